@@ -1,0 +1,27 @@
+/*
+ * pgbank.h
+ *		Declarations shared by the modules of the pgbank extension.
+ */
+#ifndef PGBANK_H
+#define PGBANK_H
+
+#include "postgres.h"
+#include "utils/elog.h"
+
+/*
+ * SQLSTATEs of pgbank's own rules, class PB. Standard codes are used where
+ * one means what happened (22023 bad input, 23505 duplicate, P0002 not
+ * found, 28P01 wrong password, 42501 not allowed). docs/errors.md lists
+ * every code and the HTTP status the shim gives it.
+ */
+#define ERRCODE_PGBANK_AMOUNT_NOT_POSITIVE	MAKE_SQLSTATE('P','B','0','0','1')
+#define ERRCODE_PGBANK_SAME_ACCOUNT			MAKE_SQLSTATE('P','B','0','0','2')
+#define ERRCODE_PGBANK_CURRENCY_MISMATCH	MAKE_SQLSTATE('P','B','0','0','3')
+#define ERRCODE_PGBANK_INSUFFICIENT_FUNDS	MAKE_SQLSTATE('P','B','0','0','4')
+#define ERRCODE_PGBANK_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('P','B','0','0','5')
+
+/* Module initialisation, called from _PG_init in pgbank.c. */
+extern void pgbank_password_init(void);
+extern void pgbank_ledger_init(void);
+
+#endif							/* PGBANK_H */
