@@ -17,7 +17,7 @@ as_pg() {
 		"$@"
 	else
 		runuser -u "$PGBANK_OSUSER" -- env PATH="$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" \
-			PGDATABASE="$PGDATABASE" PGUSER="$PGUSER" "$@"
+			PGDATABASE="$PGDATABASE" PGUSER="$PGUSER" PG_CONFIG="$PG_CONFIG" "$@"
 	fi
 }
 

@@ -1,6 +1,6 @@
 -- Run by scripts/setup.sh after the extension exists: the role the HTTP shim
-o /dev/null
 -- connects as, which may call the API functions and nothing else.
+\o /dev/null
 SELECT format('CREATE ROLE %I LOGIN', :'web_role')
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'web_role') \gexec
 SELECT pgbank.grant_api(:'web_role');
