@@ -19,9 +19,11 @@
 #define ERRCODE_PGBANK_CURRENCY_MISMATCH	MAKE_SQLSTATE('P','B','0','0','3')
 #define ERRCODE_PGBANK_INSUFFICIENT_FUNDS	MAKE_SQLSTATE('P','B','0','0','4')
 #define ERRCODE_PGBANK_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('P','B','0','0','5')
+#define ERRCODE_PGBANK_LOGIN_THROTTLED		MAKE_SQLSTATE('P','B','0','1','5')
 
 /* Module initialisation, called from _PG_init in pgbank.c. */
 extern void pgbank_password_init(void);
 extern void pgbank_ledger_init(void);
+extern void pgbank_session_init(void);
 
 #endif							/* PGBANK_H */
