@@ -118,14 +118,13 @@ fields_scalar(void *state, char *token, JsonTokenType type)
  * check. Anything else is an invalid token.
  */
 static void
-parse_fields(char *json, size_t len, const char *what, JwtFields *fields)
+parse_fields(char *json, size_t len, const char *what, const char *message,
+			 JwtFields *fields)
 {
 	JsonSemAction sem;
-	char		message[64];
 
 	memset(fields, 0, sizeof(*fields));
 	memset(&sem, 0, sizeof(sem));
-	snprintf(message, sizeof(message), "token %s is not a json object", what);
 	pgbank_check_utf8(json, len, what);
 	fields->lex = makeJsonLexContextCstringLen(json, (int) len,
 											   GetDatabaseEncoding(), true);
@@ -230,7 +229,8 @@ pgbank_jwt_verify(const char *token, size_t len, const unsigned char *key,
 	if (header == NULL || claims == NULL || sig == NULL)
 		pgbank_token_invalid("token is not valid base64url");
 
-	parse_fields((char *) header, header_len, "header", &fields);
+	parse_fields((char *) header, header_len, "header",
+				 "token header is not a json object", &fields);
 	if (fields.alg_count != 1 || fields.alg == NULL)
 		pgbank_token_invalid("token header must name its algorithm once");
 	if (strcmp(fields.alg, "HS256") != 0)
@@ -247,15 +247,16 @@ pgbank_jwt_verify(const char *token, size_t len, const unsigned char *key,
 	if (crypto_verify_32(mac, sig) != 0)
 		pgbank_token_invalid("token is invalid or was signed with another key");
 
-	parse_fields((char *) claims, claims_len, "claims", &fields);
+	parse_fields((char *) claims, claims_len, "claims",
+				 "token claims are not a json object", &fields);
 	if (fields.exp_count > 1 || (fields.exp_count == 1 &&
 								 (fields.exp == NULL || !numeric_date(fields.exp, &ts))))
-		pgbank_token_invalid("token claim exp is not a number");
+		pgbank_token_invalid("token claim exp is not one valid NumericDate");
 	if (fields.exp_count == 1 && now >= ts)
 		pgbank_token_invalid("token has expired");
 	if (fields.nbf_count > 1 || (fields.nbf_count == 1 &&
 								 (fields.nbf == NULL || !numeric_date(fields.nbf, &ts))))
-		pgbank_token_invalid("token claim nbf is not a number");
+		pgbank_token_invalid("token claim nbf is not one valid NumericDate");
 	if (fields.nbf_count == 1 && now < ts)
 		pgbank_token_invalid("token is not valid yet");
 

@@ -649,9 +649,14 @@ pgbank_paseto_footer(PG_FUNCTION_ARGS)
 	size_t		flen;
 	text	   *result;
 
-	header = (len >= strlen(PUBLIC_HEADER) &&
-			  memcmp(t, PUBLIC_HEADER, strlen(PUBLIC_HEADER)) == 0)
-		? PUBLIC_HEADER : LOCAL_HEADER;
+	if (len >= strlen(PUBLIC_HEADER) &&
+		memcmp(t, PUBLIC_HEADER, strlen(PUBLIC_HEADER)) == 0)
+		header = PUBLIC_HEADER;
+	else if (len >= strlen(LOCAL_HEADER) &&
+			 memcmp(t, LOCAL_HEADER, strlen(LOCAL_HEADER)) == 0)
+		header = LOCAL_HEADER;
+	else
+		pgbank_token_invalid("token is not a v4 paseto token");
 	body = split_token(t, len, header, &blen, &footer, &flen);
 	pfree(body);
 	if (footer == NULL)
