@@ -6,7 +6,8 @@
  * Signing always writes the header {"alg":"HS256","typ":"JWT"}. Verifying
  * accepts a compact JWS of exactly three base64url segments whose header
  * is a JSON object with "alg" exactly "HS256" (so "none" and every other
- * algorithm are refused), "typ" absent or "JWT", and no "crit"; the
+ * algorithm are refused), "typ" absent or JWT (any case, with or without
+ * "application/"), and no "crit"; the
  * signature is compared in constant time before the claims are read; then
  * "exp" (must be after now) and "nbf" (must not be after now) are checked
  * when present. The key may have any length of at least 32 bytes (RFC 7518
@@ -139,6 +140,17 @@ parse_fields(char *json, size_t len, const char *what, const char *message,
 		pgbank_token_invalid(message);
 }
 
+/*
+ * "typ" is a media type, compared without regard to case, whose
+ * "application/" prefix may be left out (RFC 7515 section 4.1.9).
+ */
+static bool
+typ_is_jwt(const char *typ)
+{
+	return typ != NULL && (pg_strcasecmp(typ, "JWT") == 0 ||
+						   pg_strcasecmp(typ, "application/jwt") == 0);
+}
+
 /* HMAC-SHA256 of data under a key of any length. */
 static void
 hmac_sha256(const unsigned char *key, size_t keylen, const char *data,
@@ -235,8 +247,7 @@ pgbank_jwt_verify(const char *token, size_t len, const unsigned char *key,
 		pgbank_token_invalid("token header must name its algorithm once");
 	if (strcmp(fields.alg, "HS256") != 0)
 		pgbank_token_invalid("token algorithm is not HS256");
-	if (fields.typ_count > 1 || (fields.typ_count == 1 &&
-								 (fields.typ == NULL || strcmp(fields.typ, "JWT") != 0)))
+	if (fields.typ_count > 1 || (fields.typ_count == 1 && !typ_is_jwt(fields.typ)))
 		pgbank_token_invalid("token type is not JWT");
 	if (fields.has_crit)
 		pgbank_token_invalid("token header has critical extensions");
