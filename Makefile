@@ -8,7 +8,10 @@ MODULE_big = pgbank
 OBJS = \
 	extension/pgbank.o \
 	extension/ledger.o \
-	extension/password.o
+	extension/password.o \
+	extension/paseto.o \
+	extension/jwt.o \
+	extension/token.o
 SHLIB_LINK = -lsodium
 
 # The install script is assembled from one fragment per concern (sql/src),
