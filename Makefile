@@ -9,6 +9,9 @@ OBJS = \
 	extension/pgbank.o \
 	extension/ledger.o \
 	extension/password.o \
+	extension/paseto.o \
+	extension/jwt.o \
+	extension/token.o \
 	extension/session.o
 SHLIB_LINK = -lsodium
 
@@ -26,6 +29,11 @@ REGRESS = $(patsubst regress/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=regress --outputdir=$(RUNDIR)/regress \
 	--temp-instance=$(RUNDIR)/tmp_check --temp-config=regress/regress.conf
 
+# Interleavings of sessions (lock order, idempotency races).
+ISOLATION = $(patsubst regress/specs/%.spec,%,$(sort $(wildcard regress/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=regress --outputdir=$(RUNDIR)/isolation \
+	--temp-instance=$(RUNDIR)/tmp_check_iso --temp-config=regress/regress.conf
+
 WERROR ?= -Werror
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers $(WERROR)
@@ -37,8 +45,8 @@ include $(PGXS)
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
 
-installcheck: | $(RUNDIR)/regress
-$(RUNDIR)/regress:
+installcheck: | $(RUNDIR)/regress $(RUNDIR)/isolation
+$(RUNDIR)/regress $(RUNDIR)/isolation:
 	mkdir -p $@
 
 .PHONY: run test
