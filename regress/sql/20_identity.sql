@@ -341,6 +341,27 @@ SELECT pg_temp.err($$SELECT pgbank.login('id_eve', 'wrong1')$$);
 SELECT pgbank.login_throttle_clear('id_eve') AS had_failures,
        pgbank.login_throttle_clear('id_eve') AS has_failures;
 
+-- a full table (pgbank.login_throttle_entries = 100 in regress.conf) makes
+-- room by dropping the entry whose window began first...
+SET pgbank.login_failure_window = '1h';
+SELECT count(*) AS users FROM generate_series(1, 101) i,
+       pgbank.create_user(format('id_t%s', i), 'secret1', 'T', format('t%s@example.com', i));
+SELECT count(pg_temp.err(format('SELECT pgbank.login(%L, %L)', format('id_t%s', i), 'wrong1')))
+  FROM generate_series(1, 100) i;
+SELECT count(*) AS tracked, bool_or(username = 'id_t1') AS first_tracked FROM pgbank.login_throttle();
+SELECT pg_temp.err($$SELECT pgbank.login('id_t101', 'wrong1')$$);
+SELECT count(*) AS tracked, bool_or(username = 'id_t1') AS first_tracked,
+       bool_or(username = 'id_t2') AS second_tracked, bool_or(username = 'id_t101') AS last_tracked
+  FROM pgbank.login_throttle();
+-- ...or, first, every entry whose window is over
+SET pgbank.login_failure_window = '1s';
+SELECT pg_sleep(1.1);
+SELECT pg_temp.err($$SELECT pgbank.login('id_t1', 'wrong1')$$);
+SET pgbank.login_failure_window = '1h';
+SELECT username, failures FROM pgbank.login_throttle();
+RESET pgbank.login_failure_window;
+SELECT pgbank.login_throttle_clear('id_t1');
+
 -- === upkeep ===
 SELECT access_token AS eve_short FROM pgbank.login('id_eve', 'secret22') \gset
 UPDATE pgbank.access_tokens SET expires_at = now() - interval '1 s'
