@@ -120,6 +120,15 @@ SELECT access_token AS other_key_access, refresh_token AS other_key_refresh
 RESET pgbank.token_key;
 SELECT pg_temp.err(format('SELECT pgbank.verify_access_token(%L)', :'other_key_access'));
 SELECT pg_temp.err(format('SELECT pgbank.renew_access_token(%L)', :'other_key_refresh'));
+-- durations are exact seconds: a day is 24 hours even across a DST change
+SET TimeZone = 'America/New_York';
+SELECT pgbank.setting_interval('pgbank.refresh_token_duration') AS refresh,
+       pgbank.setting_interval('pgbank.access_token_duration') AS access;
+SELECT '2026-03-07 12:00:00-05'::timestamptz + pgbank.setting_interval('pgbank.refresh_token_duration')
+       AS refresh_expiry_across_dst,
+       '2026-03-07 12:00:00-05'::timestamptz + interval '1 day' AS a_calendar_day_later;
+RESET TimeZone;
+
 -- the same flow with JWT HS256 tokens
 SET pgbank.token_format = 'jwt';
 SELECT access_token AS jwt_access, refresh_token AS jwt_refresh

@@ -154,10 +154,12 @@ CREATE TYPE pgbank.renew_result AS (
 	access_token_expires_at timestamptz
 );
 
--- Durations are GUCs of extension/session.c, in seconds with units.
+-- Durations are GUCs of extension/session.c, in seconds, shown with units
+-- ('1d'). As seconds, so that a day is 86400 s even across a DST change.
 CREATE FUNCTION pgbank.setting_interval(name text) RETURNS interval
 	LANGUAGE sql STABLE STRICT
-	RETURN pg_catalog.current_setting(name)::interval;
+	RETURN pg_catalog.make_interval(secs => pg_catalog.date_part('epoch',
+		pg_catalog.current_setting(name)::interval));
 COMMENT ON FUNCTION pgbank.setting_interval(text) IS
 	'A duration setting (such as pgbank.access_token_duration) as an interval';
 
