@@ -24,6 +24,8 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION pgbank.user_roles_default() IS
+	'Trigger: a new user gets the depositor role';
 CREATE TRIGGER users_default_role AFTER INSERT ON pgbank.users
 	FOR EACH ROW EXECUTE FUNCTION pgbank.user_roles_default();
 
@@ -120,6 +122,8 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION pgbank.sessions_revoke_tokens() IS
+	'Trigger: a session that becomes blocked has its access tokens revoked';
 CREATE TRIGGER sessions_blocked_revoke_tokens AFTER UPDATE OF is_blocked ON pgbank.sessions
 	FOR EACH ROW WHEN (NEW.is_blocked AND NOT OLD.is_blocked)
 	EXECUTE FUNCTION pgbank.sessions_revoke_tokens();
