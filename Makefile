@@ -8,8 +8,10 @@ MODULE_big = pgbank
 OBJS = \
 	extension/pgbank.o \
 	extension/ledger.o \
-	extension/password.o
-SHLIB_LINK = -lsodium
+	extension/password.o \
+	extension/email.o \
+	extension/outbox.o
+SHLIB_LINK = -lsodium -lcurl
 
 # The install script is assembled from one fragment per concern (sql/src),
 # in file-name order, as pgvector builds its versioned script.

@@ -30,6 +30,8 @@ _PG_init(void)
 
 	pgbank_password_init();
 	pgbank_ledger_init();
+	pgbank_email_init();
+	pgbank_outbox_init();
 
 	MarkGUCPrefixReserved("pgbank");
 }

@@ -23,5 +23,7 @@
 /* Module initialisation, called from _PG_init in pgbank.c. */
 extern void pgbank_password_init(void);
 extern void pgbank_ledger_init(void);
+extern void pgbank_email_init(void);
+extern void pgbank_outbox_init(void);
 
 #endif							/* PGBANK_H */
