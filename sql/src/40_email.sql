@@ -134,8 +134,8 @@ DECLARE
 	ve pgbank.verify_emails;
 	current_email text;
 BEGIN
-	IF email_id IS NULL THEN
-		PERFORM pgbank.invalid_input('email_id', 'must be given');
+	IF email_id IS NULL OR email_id < 1 THEN
+		PERFORM pgbank.invalid_input('email_id', 'must be a positive integer');
 	END IF;
 	IF secret_code IS NULL OR length(secret_code) NOT BETWEEN 32 AND 128 THEN
 		PERFORM pgbank.invalid_input('secret_code', 'must be 32 to 128 characters');
