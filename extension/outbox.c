@@ -543,9 +543,8 @@ deliver(int max_messages, bool nonatomic)
 
 		MemoryContextSwitchTo(msgcxt);
 		error = smtp_send(&m);
-		MemoryContextSwitchTo(spicxt);
-
 		record_result(&m, error);
+		MemoryContextSwitchTo(spicxt);
 		if (nonatomic)
 			SPI_commit();
 		if (error == NULL)
