@@ -12,8 +12,10 @@ OBJS = \
 	extension/paseto.o \
 	extension/jwt.o \
 	extension/token.o \
-	extension/session.o
-SHLIB_LINK = -lsodium
+	extension/session.o \
+	extension/email.o \
+	extension/outbox.o
+SHLIB_LINK = -lsodium -lcurl
 
 # The install script is assembled from one fragment per concern (sql/src),
 # in file-name order, as pgvector builds its versioned script.

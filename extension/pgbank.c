@@ -32,6 +32,8 @@ _PG_init(void)
 	pgbank_ledger_init();
 	pgbank_token_init();
 	pgbank_session_init();
+	pgbank_email_init();
+	pgbank_outbox_init();
 
 	MarkGUCPrefixReserved("pgbank");
 }

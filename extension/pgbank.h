@@ -26,5 +26,7 @@ extern void pgbank_password_init(void);
 extern void pgbank_ledger_init(void);
 extern void pgbank_token_init(void);
 extern void pgbank_session_init(void);
+extern void pgbank_email_init(void);
+extern void pgbank_outbox_init(void);
 
 #endif							/* PGBANK_H */

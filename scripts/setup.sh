@@ -73,6 +73,9 @@ init_cluster() {
 	max_connections = 200
 	shared_preload_libraries = 'pg_cron,pgbank'
 	cron.database_name = '$PGBANK_DBNAME'
+	# pg_cron runs jobs in background workers: no connection, no password.
+	cron.use_background_workers = on
+	max_worker_processes = 32
 	include_if_exists = 'pgbank_keys.conf'
 	include_if_exists = 'pgbank_local.conf'
 	CONF
@@ -107,6 +110,8 @@ create_database() {
 		echo "$sum" | as_pg tee "$PGBANK_RUN/extension.sum" >/dev/null
 	fi
 	as_pg "${psql[@]}" -f scripts/post-install.sql -v web_role="$PGBANK_WEB_ROLE"
+	# The outbox job (docs/email.md); rescheduling by name is idempotent.
+	as_pg "${psql[@]}" -o /dev/null -c 'SELECT pgbank.schedule_outbox()'
 }
 
 install_packages
