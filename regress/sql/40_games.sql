@@ -448,6 +448,34 @@ DELETE FROM pgbank.games WHERE slug = 'chess';
 DROP TABLE pgbank.chess_results;
 SELECT pgbank.game_table('games_ann', 'chess');
 
+-- === API parameters arrive as text and are parsed naming their field ===
+SELECT pgbank.game_param_id('42') AS id, pgbank.game_param_id('000123') AS leading_zeros;
+SELECT pgbank.game_param_id(NULL);
+SELECT pgbank.game_param_id('');
+SELECT pgbank.game_param_id('0');
+SELECT pgbank.game_param_id('-1');
+SELECT pgbank.game_param_id('1.5');
+SELECT pgbank.game_param_id('abc');
+SELECT pgbank.game_param_id(' 1');
+SELECT pgbank.game_param_id('9999999999999999999');
+SELECT pgbank.game_param_int('page_id', NULL, 1, 10) AS absent,
+       pgbank.game_param_int('page_id', '', 1, 10) AS empty,
+       pgbank.game_param_int('page_size', '10', 1, 10) AS upper_bound;
+SELECT pgbank.game_param_int('page_size', '11', 1, 100) AS inside,
+       pgbank.game_param_int('page_size', '1', 1, 100) AS lower_bound;
+SELECT pgbank.game_param_int('page_size', '101', 1, 100);
+SELECT pgbank.game_param_int('page_size', '0', 1, 100);
+SELECT pgbank.game_param_int('page_id', 'x', 1, 100);
+SELECT pgbank.game_param_int('page_id', '-3', 1, 100);
+SELECT pgbank.game_param_int('page_id', '1e3', 1, 100);
+SELECT to_char(pgbank.game_param_date('from', '2024-05-01'), 'YYYY-MM-DD') AS from_date,
+       pgbank.game_param_date('from', NULL) AS absent, pgbank.game_param_date('to', '') AS empty;
+SELECT pgbank.game_param_date('from', '2024-13-01');
+SELECT pgbank.game_param_date('to', '2024-02-30');
+SELECT pgbank.game_param_date('to', 'yesterday');
+SELECT pgbank.game_param_date('from', '01/05/2024');
+SELECT pgbank.game_param_date('from', '2024-05-01 10:00');
+
 -- === privileges: the API role cannot reach the core functions or tables ===
 CREATE ROLE pgbank_games_web;
 SELECT pgbank.grant_api('pgbank_games_web');

@@ -526,7 +526,7 @@ COMMENT ON FUNCTION pgbank.game_param_int(text, text, bigint, bigint) IS
 
 -- A query parameter as a date (YYYY-MM-DD), NULL when absent.
 CREATE FUNCTION pgbank.game_param_date(field text, v text) RETURNS date
-	LANGUAGE plpgsql IMMUTABLE
+	LANGUAGE plpgsql STABLE
 	SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	IF v IS NULL OR v = '' THEN
