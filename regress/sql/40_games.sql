@@ -67,6 +67,10 @@ SELECT pgbank.game_create('games_ann', 'apex', '{"date": "2024-05-01", "owner": 
 SELECT pgbank.game_create('games_ann', 'apex', '{"date": "2024-05-01", "id": 1}');
 SELECT pgbank.game_create('games_ann', 'apex', '{"date": "2024-05-01", "created_at": "2024-05-01"}');
 SELECT pgbank.game_create('games_ann', 'apex', '{"kills": 1, "kills": 2}');
+SELECT pgbank.game_create('games_ann', 'apex', '{"legend": "a\u0000b"}');
+SELECT pgbank.game_create('games_ann', 'apex', '{"legend": "a\\\u0000b"}');
+-- an escaped backslash followed by u0000 is just text
+SELECT pgbank.game_create('games_ann', 'apex', '{"legend": "a\\u0000b", "kills": -1}');
 -- result is derived from placement in battle royales
 SELECT pgbank.game_create('games_ann', 'apex', '{"date": "2024-05-01", "result": "win"}');
 -- missing required fields, in field order

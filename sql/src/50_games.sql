@@ -283,6 +283,11 @@ BEGIN
 	IF body IS NULL OR json_typeof(body) <> 'object' THEN
 		PERFORM pgbank.invalid_input('body', 'must be a JSON object');
 	END IF;
+	-- text cannot hold \u0000 (an odd number of backslashes before u0000)
+	IF body::text ~ '(^|[^\\])(\\\\)*\\u0000' THEN
+		PERFORM pgbank.invalid_input('body', 'must not contain \u0000');
+	END IF;
+	b := body::jsonb;
 	FOR k IN SELECT json_object_keys(body) LOOP
 		IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(g.fields) s WHERE s->>'name' = k) THEN
 			PERFORM pgbank.invalid_input(left(k, 64), format('unknown field for %s', g.slug));
@@ -292,7 +297,6 @@ BEGIN
 	IF FOUND THEN
 		PERFORM pgbank.invalid_input(k, 'is given more than once');
 	END IF;
-	b := body::jsonb;
 	-- the values given first, so that a wrong value is reported as such
 	FOR f IN SELECT * FROM jsonb_array_elements(g.fields) LOOP
 		IF b ? (f->>'name') THEN
