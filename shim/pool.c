@@ -35,6 +35,7 @@ struct PoolSlot
 	unsigned char *prepared;	/* per route: statement prepared on conn */
 	double		next_attempt;	/* monotonic seconds */
 	double		backoff;
+	uint64_t	seen_connects;	/* count_connects when this slot last failed */
 };
 
 static PoolSlot *slots;
@@ -118,8 +119,9 @@ drop_connection(PoolSlot *slot)
 
 /*
  * An idle connection has nothing to read unless the server said goodbye
- * (shutdown, terminated backend); notice that before sending a request so
- * a restarted server costs no failed request.
+ * (shutdown, terminated backend) or, rarely, reported a setting: either
+ * way, reconnect before sending a request, so that a restarted server
+ * costs no failed request.
  */
 static void
 check_idle_connection(PoolSlot *slot)
@@ -130,12 +132,9 @@ check_idle_connection(PoolSlot *slot)
 	pfd.events = POLLIN;
 	pfd.revents = 0;
 	if (PQstatus(slot->conn) == CONNECTION_OK && pfd.fd >= 0 &&
-		poll(&pfd, 1, 0) <= 0)
+		poll(&pfd, 1, 0) == 0)
 		return;
-	if (PQstatus(slot->conn) == CONNECTION_OK && PQconsumeInput(slot->conn) &&
-		PQstatus(slot->conn) == CONNECTION_OK)
-		return;
-	log_line("warn", "connection to postgresql lost; reconnecting");
+	log_line("warn", "connection to postgresql closed by the server; reconnecting");
 	drop_connection(slot);
 	slot->next_attempt = 0;
 }
@@ -171,6 +170,7 @@ connect_failed(PoolSlot *slot, const char *why)
 	n = nl ? (int) (nl - why) : (int) strlen(why);
 	slot->backoff = slot->backoff > 0 ? fmin(slot->backoff * 2, BACKOFF_MAX) : BACKOFF_FIRST;
 	slot->next_attempt = now_seconds() + slot->backoff;
+	slot->seen_connects = __atomic_load_n(&count_connects, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&count_failures, 1, __ATOMIC_RELAXED);
 	snprintf(msg, sizeof(msg), "cannot connect to postgresql (retry in %.2fs): %.*s",
 			 slot->backoff, n, why);
@@ -207,18 +207,24 @@ try_connect(PoolSlot *slot)
 	return true;
 }
 
-/* Make sure the slot has a working connection, or say when to retry. */
+/*
+ * Make sure the slot has a working connection, or say when to retry. The
+ * backoff is cut short when another worker has connected since this one
+ * failed: the server is back, so no worker lags behind the others.
+ */
 static bool
 ensure_connected(PoolSlot *slot, int *retry_after)
 {
 	double		now;
+	bool		others_connected;
 
 	if (slot->conn != NULL)
 		check_idle_connection(slot);
 	if (slot->conn != NULL)
 		return true;
 	now = now_seconds();
-	if (now >= slot->next_attempt && try_connect(slot))
+	others_connected = __atomic_load_n(&count_connects, __ATOMIC_RELAXED) != slot->seen_connects;
+	if ((now >= slot->next_attempt || others_connected) && try_connect(slot))
 		return true;
 	*retry_after = (int) ceil(slot->next_attempt - now_seconds());
 	if (*retry_after < 1)
