@@ -191,13 +191,13 @@ CREATE FUNCTION pgbank.api_login_user(body json, user_agent text, client_ip text
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	b jsonb := pgbank.api_body(body);
+	username text := pgbank.api_required('username', pgbank.api_text(b, 'username'));
+	password text := pgbank.api_required('password', pgbank.api_text(b, 'password'));
 	l jsonb;
 	u pgbank.users;
 BEGIN
 	SELECT to_jsonb(r) INTO l
-	  FROM pgbank.login(pgbank.api_required('username', pgbank.api_text(b, 'username')),
-		pgbank.api_required('password', pgbank.api_text(b, 'password')),
-		user_agent, client_ip::inet) r;
+	  FROM pgbank.login(username, password, user_agent, client_ip::inet) r;
 	SELECT * INTO u FROM pgbank.users x
 	 WHERE x.username = coalesce(l -> 'user' ->> 'username', l ->> 'username');
 	RETURN json_build_object('session_id', l -> 'session_id',
@@ -216,11 +216,10 @@ CREATE FUNCTION pgbank.api_renew_access(body json) RETURNS json
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	b jsonb := pgbank.api_body(body);
+	refresh_token text := pgbank.api_required('refresh_token', pgbank.api_text(b, 'refresh_token'));
 	r jsonb;
 BEGIN
-	SELECT to_jsonb(x) INTO r
-	  FROM pgbank.renew_access_token(
-		pgbank.api_required('refresh_token', pgbank.api_text(b, 'refresh_token'))) x;
+	SELECT to_jsonb(x) INTO r FROM pgbank.renew_access_token(refresh_token) x;
 	RETURN json_build_object('access_token', r -> 'access_token',
 		'access_token_expires_at', r -> 'access_token_expires_at');
 END
@@ -233,9 +232,9 @@ CREATE FUNCTION pgbank.api_logout(body json) RETURNS json
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	b jsonb := pgbank.api_body(body);
+	refresh_token text := pgbank.api_required('refresh_token', pgbank.api_text(b, 'refresh_token'));
 BEGIN
-	PERFORM pgbank.logout(
-		pgbank.api_required('refresh_token', pgbank.api_text(b, 'refresh_token')));
+	PERFORM pgbank.logout(refresh_token);
 	RETURN '{}'::json;
 END
 $$;
@@ -245,9 +244,11 @@ COMMENT ON FUNCTION pgbank.api_logout(json) IS
 CREATE FUNCTION pgbank.api_verify_email(email_id text, secret_code text) RETURNS json
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	id bigint := pgbank.api_id('email_id', email_id);
+	code text := pgbank.api_required('secret_code', nullif(secret_code, ''));
 BEGIN
-	PERFORM pgbank.verify_email(pgbank.api_id('email_id', email_id),
-		pgbank.api_required('secret_code', nullif(secret_code, '')));
+	PERFORM pgbank.verify_email(id, code);
 	RETURN json_build_object('is_verified', true);
 END
 $$;
