@@ -65,6 +65,7 @@ SELECT pgbank.api_get_account(NULL, '1');
 SELECT pgbank.api_get_account(NULL, 'not-a-number');
 SELECT pgbank.api_list_accounts(NULL, '1', '5');
 SELECT pgbank.api_transfer(NULL, '{}', NULL);
+SELECT pgbank.api_update_user(NULL, '{"username": 5}');
 SELECT pgbank.api_caller(NULL);
 
 -- === input checks that come before any other function ===

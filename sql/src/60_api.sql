@@ -241,6 +241,28 @@ $$;
 COMMENT ON FUNCTION pgbank.api_logout(json) IS
 	'POST /v1/logout {refresh_token}: block the session (its tokens stop working)';
 
+-- The token is checked first, so a request without one is 401 whatever its
+-- body; pgbank.update_user checks it again (and the caller's role).
+CREATE FUNCTION pgbank.api_update_user(token text, body json) RETURNS json
+	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	caller text := (pgbank.api_caller(token)).username;
+	b jsonb := pgbank.api_body(body);
+	username text := pgbank.api_required('username', pgbank.api_text(b, 'username'));
+	full_name text := pgbank.api_text(b, 'full_name');
+	email text := pgbank.api_text(b, 'email');
+	password text := pgbank.api_text(b, 'password');
+	u json;
+BEGIN
+	SELECT to_json(r) INTO u
+	  FROM pgbank.update_user(token, username, full_name, email, password) r;
+	RETURN json_build_object('user', u);
+END
+$$;
+COMMENT ON FUNCTION pgbank.api_update_user(text, json) IS
+	'PATCH /v1/update_user {username, full_name?, email?, password?}: {"user": ...} (oneself, or anyone for a banker)';
+
 CREATE FUNCTION pgbank.api_verify_email(email_id text, secret_code text) RETURNS json
 	LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 	SET search_path = pg_catalog, pg_temp AS $$
