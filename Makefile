@@ -37,6 +37,9 @@ WERROR ?= -Werror
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers $(WERROR)
 
+# The shim's binary (its rule is below); set before PGXS, which tests it.
+EXTRA_CLEAN = shim/pgbank-http
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -53,7 +56,6 @@ SHIM_CFLAGS = -std=gnu11 -O2 -g -pthread -Wall -Wextra -Werror -Wno-unused-param
 shim/pgbank-http: $(SHIM_SOURCES) shim/shim.h docs/openapi.json
 	$(CC) $(SHIM_CFLAGS) -o $@ $(SHIM_SOURCES) -lmicrohttpd -lpq -lm
 all: shim/pgbank-http
-EXTRA_CLEAN += shim/pgbank-http
 
 installcheck: | $(RUNDIR)/regress $(RUNDIR)/isolation
 $(RUNDIR)/regress $(RUNDIR)/isolation:
