@@ -374,7 +374,7 @@ def test_tokens(bank):
     tampered = bank.tok[bank.alice][:-4] + ("AAAA" if not bank.tok[bank.alice].endswith("AAAA") else "BBBB")
     expect("tampered token 401", request("GET", "/accounts?page_id=1&page_size=5", token=tampered),
            401, "28000")
-    expired = psql(f"SET pgbank.access_token_duration = '1 second'; "
+    expired = psql(f"SET pgbank.access_token_duration = '1s'; "
                    f"SELECT access_token FROM pgbank.login('{bank.alice}', 'secret1')").splitlines()[-1]
     time.sleep(2.1)
     expect("expired token 401", request("GET", "/accounts?page_id=1&page_size=5", token=expired),
