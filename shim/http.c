@@ -31,6 +31,7 @@
 #define MAX_PATH_LOGGED 1024
 #define BODY_ABORT_FACTOR 16	/* past limit * this, drop the connection */
 #define RESPONSE_LIMIT (64 * 1024 * 1024)
+#define CANCEL_GRACE 2.0		/* seconds to answer cancelled requests */
 
 typedef struct Request
 {
@@ -630,7 +631,8 @@ http_start(void)
 
 /*
  * Stop accepting, let in-flight requests finish until the deadline (then
- * cancel their statements), close every connection.
+ * cancel their statements and give their answers CANCEL_GRACE seconds to
+ * go out), close every connection.
  */
 void
 http_shutdown(int deadline_seconds)
@@ -647,8 +649,12 @@ http_shutdown(int deadline_seconds)
 		nanosleep(&tick, NULL);
 	if (__atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0)
 	{
+		/* cancelled statements still get their error answered, briefly */
 		log_line("warn", "shutdown deadline passed: cancelling running statements");
 		pool_cancel_busy();
+		deadline = now_seconds() + CANCEL_GRACE;
+		while (__atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0 && now_seconds() < deadline)
+			nanosleep(&tick, NULL);
 	}
 	MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;

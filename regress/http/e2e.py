@@ -570,17 +570,56 @@ def test_database_restart():
     check("requests succeed on every worker after the restart", got == [200] * 8, f"{got}")
 
 
-def test_graceful_shutdown():
-    shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=20)
-    name = f"slow_{TAG}"
-    # Hold the username with an uncommitted insert: the shim's insert of the
-    # same key waits for it, then succeeds when the holder rolls back.
+def hold_username(name, seconds):
+    """Hold a username with an uncommitted insert for a while: the shim's
+    insert of the same key waits for it, then succeeds when it rolls back."""
     holder = subprocess.Popen(
         [os.path.join(BINDIR, "psql"), "-X", "-q", "-h", RUN, "-p", PGPORT, "-U", "postgres", "-d", DBNAME,
          "-c", f"BEGIN; INSERT INTO pgbank.users (username, hashed_password, full_name, email) "
-               f"VALUES ('{name}', 'x', 'x', '{name}@hold.example'); SELECT pg_sleep(3); ROLLBACK;"],
+               f"VALUES ('{name}', 'x', 'x', '{name}@hold.example'); SELECT pg_sleep({seconds}); ROLLBACK;"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.7)
+    return holder
+
+
+def test_statement_timeout():
+    shim = Shim(PGBANK_STATEMENT_TIMEOUT=300)
+    holder = hold_username(f"held_{TAG}", 3)
+    start = time.time()
+    st, _, body = request("POST", "/users", body=user_body(f"held_{TAG}"), port=shim.port)
+    took = time.time() - start
+    check("PGBANK_STATEMENT_TIMEOUT cancels a blocked statement (57014, 500)",
+          st == 500 and body.get("code") == "57014" and took < 2, f"{st} {body} after {took:.1f}s")
+    holder.wait(30)
+    check("the shim exits 0 on SIGTERM (statement timeout shim)", shim.stop() == 0, "")
+
+
+def test_shutdown_deadline():
+    shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=1)
+    holder = hold_username(f"late_{TAG}", 6)
+    result = {}
+
+    def slow():
+        result["r"] = request("POST", "/users", body=user_body(f"late_{TAG}"), port=shim.port)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    start = time.time()
+    rc = shim.stop()
+    took = time.time() - start
+    t.join(30)
+    holder.wait(30)
+    st, _, body = result.get("r", (None, None, None))
+    check("past PGBANK_SHUTDOWN_TIMEOUT the running statement is cancelled and answered",
+          st == 500 and isinstance(body, dict) and body.get("code") == "57014", f"{st} {body}")
+    check("the shim exits 0 soon after the shutdown deadline", rc == 0 and took < 4,
+          f"exit {rc} after {took:.1f}s")
+
+
+def test_graceful_shutdown():
+    shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=20)
+    name = f"slow_{TAG}"
+    holder = hold_username(name, 3)
     result = {}
 
     def slow():
@@ -642,6 +681,8 @@ def main():
         rc = SHIM.stop()
     check("the shim exits 0 on SIGTERM", rc == 0, f"exit {rc}")
     test_graceful_shutdown()
+    test_shutdown_deadline()
+    test_statement_timeout()
     print(f"http: {len(failures)} failed, {len(skipped)} skipped")
     if failures:
         print("failed: " + "; ".join(failures))
