@@ -362,8 +362,9 @@ def test_login(bank):
           set(body) == {"access_token", "access_token_expires_at"}, f"{st} {body}")
     expect("renew with a garbage token 401", request("POST", "/tokens/renew_access",
                                                      body={"refresh_token": "garbage"}), 401, "28000")
-    expect("renew with an access token 401", request("POST", "/tokens/renew_access",
-                                                     body={"refresh_token": bank.tok[bank.alice]}), 401)
+    # as in the simple bank: a valid token whose id names no session is 404
+    expect("renew with an access token 404", request("POST", "/tokens/renew_access",
+                                                     body={"refresh_token": bank.tok[bank.alice]}), 404, "P0002")
     expect("renew without refresh_token 400", request("POST", "/tokens/renew_access", body={}),
            400, "22023", "refresh_token")
 
