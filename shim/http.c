@@ -59,7 +59,7 @@ static volatile int shutting_down;
 
 /* The OpenAPI document, built into the binary (openapi_doc.c). */
 extern const char pgbank_openapi_start[];
-extern const char pgbank_openapi_end[];
+extern const uint64_t pgbank_openapi_size;
 static char *openapi_loaded;
 static size_t openapi_loaded_len;
 
@@ -185,7 +185,7 @@ openapi_document(size_t *len)
 		*len = openapi_loaded_len;
 		return openapi_loaded;
 	}
-	*len = (size_t) (pgbank_openapi_end - pgbank_openapi_start);
+	*len = (size_t) pgbank_openapi_size;
 	return pgbank_openapi_start;
 }
 

@@ -178,6 +178,23 @@ ACCOUNT_KEYS = {"id", "owner", "balance", "currency", "created_at"}
 
 # ----- cases -----
 
+def test_config():
+    out = subprocess.run([BIN, "--help"], capture_output=True, text=True)
+    names = set(re.findall(r"PGBANK_[A-Z_]+", out.stdout))
+    with open(os.path.join(ROOT, "docs", "http.md")) as f:
+        documented = set(re.findall(r"^\| `(PGBANK_[A-Z_]+)` \| `--([a-z-]+)`", f.read(), re.M))
+    flags = set(re.findall(r"--([a-z-]+)=VALUE\n\s+(PGBANK_[A-Z_]+)", out.stdout))
+    check("--help lists every setting with its flag, as docs/http.md does",
+          out.returncode == 0 and len(names) >= 10 and {(v, f) for f, v in flags} == documented,
+          f"help {sorted(flags)} docs {sorted(documented)}")
+    bad = subprocess.run([BIN], env=dict(os.environ, PGBANK_POOL_SIZE="0"), capture_output=True, text=True)
+    check("an invalid setting is refused (exit 2, names it)", bad.returncode == 2 and
+          "PGBANK_POOL_SIZE" in bad.stderr, f"{bad.returncode} {bad.stderr}")
+    bad = subprocess.run([BIN, "--body-limit=ten"], capture_output=True, text=True)
+    check("an invalid flag value is refused (exit 2)", bad.returncode == 2 and "--body-limit" in bad.stderr,
+          f"{bad.returncode} {bad.stderr}")
+
+
 def test_builtin():
     st, _, body = request("GET", "/healthz")
     check("GET /healthz 200", st == 200 and body == {"status": "ok"}, f"{st} {body}")
@@ -650,6 +667,7 @@ def main():
     global SHIM
     SHIM = Shim()
     try:
+        test_config()
         test_builtin()
         test_routing()
         test_create_user()
