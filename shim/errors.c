@@ -52,6 +52,7 @@ static const SqlstateStatus sqlstate_table[] = {
 	{"PB040", 400},				/* wrong code */
 	{"PB041", 400},				/* code already used */
 	{"PB042", 400},				/* code expired */
+	{"PB043", 400},				/* code for an address the user no longer has */
 	/* the database is going away or unreachable */
 	{"57P01", 503},				/* admin_shutdown */
 	{"57P02", 503},				/* crash_shutdown */

@@ -518,8 +518,11 @@ def test_verify_email(bank):
     row = psql(f"SELECT id, secret_code FROM pgbank.verify_emails WHERE username = '{bank.bob}' "
                f"ORDER BY id DESC LIMIT 1")
     eid, code = row.split("|")
+    wrong = "w" * 32
     expect("GET /v1/verify_email wrong code 400", request(
-        "GET", f"/v1/verify_email?email_id={eid}&secret_code=wrong"), 400, "PB040")
+        "GET", f"/v1/verify_email?email_id={eid}&secret_code={wrong}"), 400, "PB040")
+    expect("GET /v1/verify_email missing secret_code 400", request(
+        "GET", f"/v1/verify_email?email_id={eid}"), 400, "22023", "secret_code")
     st, _, body = request("GET", f"/v1/verify_email?email_id={eid}&secret_code={code}")
     check("GET /v1/verify_email 200 is_verified", st == 200 and body == {"is_verified": True}, f"{st} {body}")
     expect("GET /v1/verify_email used code 400", request(
@@ -527,13 +530,13 @@ def test_verify_email(bank):
     expect("GET /v1/verify_email email_id not a number 400", request(
         "GET", "/v1/verify_email?email_id=x&secret_code=y"), 400, "22023", "email_id")
     expect("GET /v1/verify_email unknown id 404", request(
-        "GET", "/v1/verify_email?email_id=999999999&secret_code=y"), 404, "P0002")
+        "GET", f"/v1/verify_email?email_id=999999999&secret_code={wrong}"), 404, "P0002")
 
 
 def test_games(bank):
     t = bank.tok[bank.alice]
-    result = {"date": "2026-11-01", "result": "win", "legend": "Wraith", "kills": 5,
-              "placement": 1, "damage": 1200, "time": 1500, "teammates": "x, y"}
+    result = {"date": "2026-11-01", "legend": "Wraith", "kills": 5, "placement": 1,
+              "damage": 1200, "time_seconds": 1500, "teammates": ["x", "y"]}
     st, _, body = request("POST", "/v1/games/apex/results", body=result, token=t)
     check("POST /v1/games/apex/results 200", st == 200 and isinstance(body, dict) and "id" in body,
           f"{st} {body}")

@@ -270,12 +270,11 @@ DECLARE
 	id bigint := pgbank.api_id('email_id', email_id);
 	code text := pgbank.api_required('secret_code', nullif(secret_code, ''));
 BEGIN
-	PERFORM pgbank.verify_email(id, code);
-	RETURN json_build_object('is_verified', true);
+	RETURN pgbank.verify_email(id, code);
 END
 $$;
 COMMENT ON FUNCTION pgbank.api_verify_email(text, text) IS
-	'GET /v1/verify_email?email_id=&secret_code=: {"is_verified": true}';
+	'GET /v1/verify_email?email_id=&secret_code=: pgbank.verify_email''s answer, {"is_verified": true}';
 
 -- ----- accounts and transfers -----
 
