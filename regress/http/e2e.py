@@ -203,13 +203,20 @@ def test_builtin():
     st, _, doc = request("GET", "/openapi.json")
     check("GET /openapi.json 200", st == 200 and doc.get("openapi", "").startswith("3."), f"{st}")
     served = set()
+    bearer = set()
     for line in subprocess.check_output([BIN, "--routes"], text=True).splitlines():
-        method, path = line.split("\t")[:2]
+        method, path, auth = line.split("\t")[:3]
         served.add((method.lower(), path))
+        if auth == "bearer":
+            bearer.add((method.lower(), path))
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops
                   if m in ("get", "post", "put", "patch", "delete")}
     check("openapi.json documents exactly the routes served",
           served == documented, f"served only {served - documented}, documented only {documented - served}")
+    secured = {(m, p) for p, ops in doc["paths"].items() for m, op in ops.items()
+               if isinstance(op, dict) and op.get("security")}
+    check("openapi.json marks exactly the bearer-token routes as secured", secured == bearer,
+          f"{secured ^ bearer}")
     with open(os.path.join(ROOT, "docs", "openapi.json")) as f:
         check("/openapi.json is docs/openapi.json", json.load(f) == doc, "differs")
 
