@@ -8,6 +8,7 @@
  * {"error": message, "code": sqlstate, "details": ..., "hint": ...}, taken
  * from the server's error fields.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "shim.h"
@@ -81,6 +82,18 @@ http_status_for_sqlstate(const char *sqlstate)
 			return sqlstate_table[i].status;
 	}
 	return 500;
+}
+
+/* The table as `pgbank-http --errors` prints it (tests compare the docs). */
+void
+errors_print(void)
+{
+	size_t		i;
+	size_t		n = sizeof(sqlstate_table) / sizeof(sqlstate_table[0]);
+
+	for (i = 0; i < n; i++)
+		printf("%s\t%d\n", sqlstate_table[i].sqlstate, sqlstate_table[i].status);
+	printf("*\t500\n");
 }
 
 /* The error body of a failed statement, from the server's fields. */

@@ -144,6 +144,7 @@ usage(FILE *out)
 				settings[i].env, settings[i].help);
 	fprintf(out,
 			"  --routes\n      print the route table (method, path, auth, SQL) and exit\n"
+			"  --errors\n      print the SQLSTATE -> HTTP status table and exit\n"
 			"  --help\n      print this help and exit\n\n"
 			"Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics,\n"
 			"GET /openapi.json. SIGTERM or SIGINT: stop accepting, finish requests\n"
@@ -180,7 +181,7 @@ set_setting(const Setting *s, const char *value)
 static void
 configure(int argc, char **argv)
 {
-	struct option longopts[NSETTINGS + 3];
+	struct option longopts[NSETTINGS + 4];
 	int			i;
 	int			opt;
 	int			index;
@@ -198,7 +199,8 @@ configure(int argc, char **argv)
 	}
 	longopts[NSETTINGS] = (struct option) {"routes", no_argument, NULL, 'r'};
 	longopts[NSETTINGS + 1] = (struct option) {"help", no_argument, NULL, 'h'};
-	longopts[NSETTINGS + 2] = (struct option) {NULL, 0, NULL, 0};
+	longopts[NSETTINGS + 2] = (struct option) {"errors", no_argument, NULL, 'e'};
+	longopts[NSETTINGS + 3] = (struct option) {NULL, 0, NULL, 0};
 	while ((opt = getopt_long(argc, argv, "h", longopts, &index)) != -1)
 	{
 		if (opt == 0 && !set_setting(&settings[index], optarg))
@@ -206,6 +208,11 @@ configure(int argc, char **argv)
 		else if (opt == 'r')
 		{
 			routes_print();
+			exit(0);
+		}
+		else if (opt == 'e')
+		{
+			errors_print();
 			exit(0);
 		}
 		else if (opt == 'h')

@@ -132,6 +132,7 @@ extern void pool_counts(int *size, int *connected, int *busy,
 
 /* SQLSTATE to HTTP status (errors.c). */
 extern int	http_status_for_sqlstate(const char *sqlstate);
+extern void errors_print(void);
 extern void error_body_from_result(StrBuf *b, const PGresult *res);
 extern void error_body(StrBuf *b, const char *message, const char *code);
 

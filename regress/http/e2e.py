@@ -195,6 +195,24 @@ def test_config():
           f"{bad.returncode} {bad.stderr}")
 
 
+def test_error_table():
+    """shim/errors.c against docs/errors.md: every documented code maps to
+    the documented status, and the shim maps nothing the docs do not list."""
+    table = dict(line.split("\t") for line in
+                 subprocess.check_output([BIN, "--errors"], text=True).splitlines())
+    with open(os.path.join(ROOT, "docs", "errors.md")) as f:
+        rows = [r for r in f.read().splitlines() if re.match(r"^\| [0-9A-Z]{2}", r)]
+    documented = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for code in re.findall(r"\b([0-9A-Z]{5}|08)(?:xxx)?\b", cells[0]):
+            documented[code] = cells[-1]
+    wrong = {c: (st, table.get(c, "500")) for c, st in documented.items() if table.get(c, "500") != st}
+    undocumented = {c for c in table if c not in documented and c != "*"}
+    check("SQLSTATE -> HTTP table matches docs/errors.md", not wrong and not undocumented and
+          len(documented) >= 25, f"differs {wrong}, not in docs {undocumented}")
+
+
 def test_builtin():
     st, _, body = request("GET", "/healthz")
     check("GET /healthz 200", st == 200 and body == {"status": "ok"}, f"{st} {body}")
@@ -678,6 +696,7 @@ def main():
     SHIM = Shim()
     try:
         test_config()
+        test_error_table()
         test_builtin()
         test_routing()
         test_create_user()
