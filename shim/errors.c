@@ -56,7 +56,6 @@ static const SqlstateStatus sqlstate_table[] = {
 	{"PB043", 400},				/* code for an address the user no longer has */
 	/* the database is going away or unreachable */
 	{"57P01", 503},				/* admin_shutdown */
-	{"57P02", 503},				/* crash_shutdown */
 	{"57P03", 503},				/* cannot_connect_now */
 	{"08", 503},				/* connection exception (class) */
 };
