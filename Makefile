@@ -40,12 +40,25 @@ WERROR ?= -Werror
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers $(WERROR)
 
+# The shim's binary (its rule is below); set before PGXS, which tests it.
+EXTRA_CLEAN = shim/pgbank-http
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
+
+# The HTTP shim (shim/): a plain program, built with every warning an error.
+# docs/openapi.json is built into it (shim/openapi_doc.c).
+SHIM_SOURCES = $(sort $(wildcard shim/*.c))
+SHIM_CFLAGS = -std=gnu11 -O2 -g -pthread -Wall -Wextra -Werror -Wno-unused-parameter \
+	-I$(shell $(PG_CONFIG) --includedir) \
+	-DOPENAPI_FILE='"$(CURDIR)/docs/openapi.json"'
+shim/pgbank-http: $(SHIM_SOURCES) shim/shim.h docs/openapi.json
+	$(CC) $(SHIM_CFLAGS) -o $@ $(SHIM_SOURCES) -lmicrohttpd -lpq -lm
+all: shim/pgbank-http
 
 installcheck: | $(RUNDIR)/regress $(RUNDIR)/isolation
 $(RUNDIR)/regress $(RUNDIR)/isolation:

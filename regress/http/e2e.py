@@ -1,0 +1,741 @@
+#!/usr/bin/env python3
+"""End-to-end tests of pgbank-http over real HTTP (run by regress/t/30-http.sh).
+
+Starts the shim on a free loopback port (18080-18089) against the local
+cluster as the API role, and checks every route and status code, the
+authorization cases, the log line, /metrics, /readyz, /healthz, the 503
+answer while PostgreSQL is stopped and the recovery after it restarts, and
+a graceful shutdown during a slow request. Superuser work (roles, expired
+tokens, locks) goes through psql as postgres. One "ok"/"FAIL" line per
+case; the exit status is non-zero if any case failed.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+ROOT = os.environ["PGBANK_ROOT"]
+RUN = os.environ["PGBANK_RUN"]
+PGPORT = os.environ["PGBANK_PGPORT"]
+DBNAME = os.environ.get("PGBANK_DBNAME", "pgbank")
+WEB_ROLE = os.environ.get("PGBANK_WEB_ROLE", "pgbank_web")
+OSUSER = os.environ.get("PGBANK_OSUSER", "postgres")
+BINDIR = subprocess.check_output([os.environ.get("PG_CONFIG", "pg_config"), "--bindir"],
+                                 text=True).strip()
+BIN = os.path.join(ROOT, "shim", "pgbank-http")
+TAG = uuid.uuid4().hex[:8]      # usernames unique to this run
+
+failures = []
+skipped = []
+
+
+def check(name, cond, detail=""):
+    if cond:
+        print(f"ok    {name}")
+    else:
+        print(f"FAIL  {name}: {detail}")
+        failures.append(name)
+    sys.stdout.flush()
+    return cond
+
+
+def skip(name, why):
+    print(f"skip  {name}: {why}")
+    skipped.append(name)
+
+
+# ----- PostgreSQL -----
+
+def as_pg(cmd):
+    if os.geteuid() == 0:
+        return ["runuser", "-u", OSUSER, "--"] + cmd
+    return cmd
+
+
+def psql(sql, check_error=True):
+    out = subprocess.run([os.path.join(BINDIR, "psql"), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
+                          "-h", RUN, "-p", PGPORT, "-U", "postgres", "-d", DBNAME, "-c", sql],
+                         capture_output=True, text=True)
+    if check_error and out.returncode != 0:
+        raise RuntimeError(f"psql failed: {out.stderr}")
+    return out.stdout.strip()
+
+
+def pg_ctl(action):
+    cmd = [os.path.join(BINDIR, "pg_ctl"), "-D", os.path.join(RUN, "pgdata"), "-w"]
+    if action == "start":
+        cmd += ["-l", os.path.join(RUN, "postgres.log"), "start"]
+    else:
+        cmd += ["-m", "fast", "stop"]
+    subprocess.run(as_pg(cmd), check=True, capture_output=True)
+
+
+def have_function(name):
+    return psql(f"SELECT count(*) FROM pg_proc WHERE oid::regproc::text = 'pgbank.{name}'"
+                f" OR proname = '{name}' AND pronamespace = 'pgbank'::regnamespace") != "0"
+
+
+# ----- the shim -----
+
+def free_port():
+    for port in range(18080, 18090):
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise RuntimeError("no free port in 18080-18089")
+
+
+class Shim:
+    def __init__(self, **env):
+        self.port = free_port()
+        self.log_path = os.path.join(RUN, "logs", f"shim-{self.port}.log")
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        e = dict(os.environ)
+        e.update({"PGBANK_DB": f"host={RUN} port={PGPORT} dbname={DBNAME} user={WEB_ROLE}",
+                  "PGBANK_LISTEN": f"127.0.0.1:{self.port}", "PGBANK_POOL_SIZE": "4",
+                  "PGBANK_BODY_LIMIT": "4096"})
+        e.update({k: str(v) for k, v in env.items()})
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([BIN], env=e, stdout=self.log, stderr=self.log)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("the shim did not start listening")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return None
+
+    def log_lines(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return [line for line in f.read().splitlines() if line]
+
+
+SHIM = None
+
+
+def request(method, path, body=None, token=None, headers=None, raw=None, port=None):
+    """One request on a new connection: (status, headers, parsed JSON or text)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port or SHIM.port, timeout=30)
+    h = dict(headers or {})
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+    if data is not None:
+        h.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=data, headers=h)
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    hdrs = {k.lower(): v for k, v in resp.getheaders()}
+    conn.close()
+    try:
+        return resp.status, hdrs, json.loads(text)
+    except ValueError:
+        return resp.status, hdrs, text
+
+
+def expect(name, got, status, code=None, field=None):
+    """Check a status, and for errors the SQLSTATE and the field named."""
+    st, _, body = got
+    ok = st == status
+    if ok and status >= 400:
+        ok = isinstance(body, dict) and "error" in body and \
+            (code is None or body.get("code") == code) and \
+            (field is None or field in (body.get("error") or "") + (body.get("details") or ""))
+    return check(name, ok, f"got {st} {body}")
+
+
+def user_body(name):
+    return {"username": name, "password": "secret1", "full_name": f"User {name}",
+            "email": f"{name}@example.com"}
+
+
+USER_KEYS = {"username", "full_name", "email", "password_changed_at", "created_at"}
+ACCOUNT_KEYS = {"id", "owner", "balance", "currency", "created_at"}
+
+
+# ----- cases -----
+
+def test_config():
+    out = subprocess.run([BIN, "--help"], capture_output=True, text=True)
+    names = set(re.findall(r"PGBANK_[A-Z_]+", out.stdout))
+    with open(os.path.join(ROOT, "docs", "http.md")) as f:
+        documented = set(re.findall(r"^\| `(PGBANK_[A-Z_]+)` \| `--([a-z-]+)`", f.read(), re.M))
+    flags = set(re.findall(r"--([a-z-]+)=VALUE\n\s+(PGBANK_[A-Z_]+)", out.stdout))
+    check("--help lists every setting with its flag, as docs/http.md does",
+          out.returncode == 0 and len(names) >= 10 and {(v, f) for f, v in flags} == documented,
+          f"help {sorted(flags)} docs {sorted(documented)}")
+    bad = subprocess.run([BIN], env=dict(os.environ, PGBANK_POOL_SIZE="0"), capture_output=True, text=True)
+    check("an invalid setting is refused (exit 2, names it)", bad.returncode == 2 and
+          "PGBANK_POOL_SIZE" in bad.stderr, f"{bad.returncode} {bad.stderr}")
+    bad = subprocess.run([BIN, "--body-limit=ten"], capture_output=True, text=True)
+    check("an invalid flag value is refused (exit 2)", bad.returncode == 2 and "--body-limit" in bad.stderr,
+          f"{bad.returncode} {bad.stderr}")
+
+
+def test_error_table():
+    """shim/errors.c against docs/errors.md: every documented code maps to
+    the documented status, and the shim maps nothing the docs do not list."""
+    table = dict(line.split("\t") for line in
+                 subprocess.check_output([BIN, "--errors"], text=True).splitlines())
+    with open(os.path.join(ROOT, "docs", "errors.md")) as f:
+        rows = [r for r in f.read().splitlines() if re.match(r"^\| [0-9A-Z]{2}", r)]
+    documented = {}
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        for code in re.findall(r"\b([0-9A-Z]{5}|08)(?:xxx)?\b", cells[0]):
+            documented[code] = cells[-1]
+    wrong = {c: (st, table.get(c, "500")) for c, st in documented.items() if table.get(c, "500") != st}
+    undocumented = {c for c in table if c not in documented and c != "*"}
+    check("SQLSTATE -> HTTP table matches docs/errors.md", not wrong and not undocumented and
+          len(documented) >= 25, f"differs {wrong}, not in docs {undocumented}")
+
+
+def test_builtin():
+    st, _, body = request("GET", "/healthz")
+    check("GET /healthz 200", st == 200 and body == {"status": "ok"}, f"{st} {body}")
+    st, _, body = request("GET", "/readyz")
+    check("GET /readyz 200", st == 200 and body == {"status": "ready"}, f"{st} {body}")
+    st, _, doc = request("GET", "/openapi.json")
+    check("GET /openapi.json 200", st == 200 and doc.get("openapi", "").startswith("3."), f"{st}")
+    served = set()
+    bearer = set()
+    for line in subprocess.check_output([BIN, "--routes"], text=True).splitlines():
+        method, path, auth = line.split("\t")[:3]
+        served.add((method.lower(), path))
+        if auth == "bearer":
+            bearer.add((method.lower(), path))
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops
+                  if m in ("get", "post", "put", "patch", "delete")}
+    check("openapi.json documents exactly the routes served",
+          served == documented, f"served only {served - documented}, documented only {documented - served}")
+    secured = {(m, p) for p, ops in doc["paths"].items() for m, op in ops.items()
+               if isinstance(op, dict) and op.get("security")}
+    check("openapi.json marks exactly the bearer-token routes as secured", secured == bearer,
+          f"{secured ^ bearer}")
+    with open(os.path.join(ROOT, "docs", "openapi.json")) as f:
+        check("/openapi.json is docs/openapi.json", json.load(f) == doc, "differs")
+
+
+def test_routing():
+    expect("unknown route 404", request("GET", "/nowhere"), 404)
+    expect("unknown nested route 404", request("GET", "/accounts/1/extra"), 404)
+    st, h, body = request("DELETE", "/users")
+    check("wrong method 405 with Allow", st == 405 and h.get("allow") == "POST" and "error" in body,
+          f"{st} {h} {body}")
+    st, h, _ = request("PUT", "/accounts")
+    check("405 Allow lists every method of the path", st == 405 and h.get("allow") == "POST, GET",
+          f"{st} {h.get('allow')}")
+    st, h, body = request("POST", "/nowhere", body={"a": 1})
+    check("404 answers JSON", st == 404 and h.get("content-type") == "application/json", f"{st} {h}")
+
+
+def test_create_user():
+    name = f"u_{TAG}"
+    st, _, body = request("POST", "/users", body=user_body(name))
+    check("POST /users 200 with the user's fields, no hash",
+          st == 200 and isinstance(body, dict) and set(body) == USER_KEYS and body["username"] == name,
+          f"{st} {body}")
+    expect("POST /users duplicate username 403", request("POST", "/users", body=user_body(name)),
+           403, "23505", "username")
+    dup = user_body(f"v_{TAG}")
+    dup["email"] = f"{name}@example.com"
+    expect("POST /users duplicate email 403", request("POST", "/users", body=dup), 403, "23505", "email")
+    b = user_body(f"w_{TAG}")
+    del b["username"]
+    expect("POST /users missing username 400 names it", request("POST", "/users", body=b),
+           400, "22023", "username")
+    b = user_body(f"w_{TAG}")
+    b["email"] = "not-an-email"
+    expect("POST /users bad email 400 names it", request("POST", "/users", body=b), 400, "22023", "email")
+    b = user_body(f"w_{TAG}")
+    b["password"] = 123456
+    expect("POST /users non-string password 400 names it", request("POST", "/users", body=b),
+           400, "22023", "password")
+    expect("POST /users malformed JSON 400", request("POST", "/users", raw='{"username":'), 400, "22P02")
+    expect("POST /users JSON array body 400", request("POST", "/users", raw='[1]'), 400, "22023", "body")
+    expect("POST /users no body 400 names username", request("POST", "/users"), 400, "22023", "username")
+    st, _, body = request("POST", "/v1/create_user", body=user_body(f"g_{TAG}"))
+    check("POST /v1/create_user 200 {user}", st == 200 and set(body) == {"user"} and
+          set(body["user"]) == USER_KEYS, f"{st} {body}")
+
+
+def test_body_limit():
+    big = json.dumps({"username": "x" * 5000})
+    expect("413 by Content-Length", request("POST", "/users", raw=big), 413)
+    # chunked: no Content-Length, so the limit is enforced while reading
+    conn = http.client.HTTPConnection("127.0.0.1", SHIM.port, timeout=30)
+    conn.putrequest("POST", "/users")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.putheader("Content-Type", "application/json")
+    conn.endheaders()
+    for _ in range(10):
+        chunk = b"x" * 1000
+        conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    conn.send(b"0\r\n\r\n")
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    check("413 for a chunked body past the limit", resp.status == 413 and b"error" in body,
+          f"{resp.status} {body}")
+
+
+def test_auth_header():
+    expect("no Authorization header 401", request("GET", "/accounts?page_id=1&page_size=5"), 401, "28000")
+    expect("wrong scheme 401", request("GET", "/accounts?page_id=1&page_size=5",
+                                       headers={"Authorization": "Basic dXNlcjpwYXNz"}), 401, "28000")
+    expect("empty bearer 401", request("GET", "/accounts/1", headers={"Authorization": "Bearer "}),
+           401, "28000")
+
+
+def test_request_id_and_log():
+    rid = f"test-{TAG}"
+    st, h, _ = request("GET", "/healthz", headers={"X-Request-Id": rid})
+    check("X-Request-Id is echoed", h.get("x-request-id") == rid, f"{h}")
+    st, h, _ = request("GET", "/healthz", headers={"X-Request-Id": "bad id with spaces"})
+    check("an unsafe X-Request-Id is replaced",
+          re.fullmatch(r"[0-9a-f]{32}", h.get("x-request-id", "")) is not None, f"{h}")
+    time.sleep(0.2)
+    lines = SHIM.log_lines()
+    parsed = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            check("every log line is JSON", False, line)
+            return
+    check("every log line is JSON", True)
+    mine = [p for p in parsed if p.get("request_id") == rid]
+    keys = {"time", "level", "method", "path", "status", "duration_ms", "request_id"}
+    check("the request's log line has time, level, method, path, status, duration_ms, request_id",
+          len(mine) == 1 and keys <= set(mine[0]) and mine[0]["method"] == "GET" and
+          mine[0]["path"] == "/healthz" and mine[0]["status"] == 200 and
+          isinstance(mine[0]["duration_ms"], (int, float)) and
+          re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", mine[0]["time"]) is not None,
+          f"{mine}")
+    levels = {p["status"]: p["level"] for p in parsed if "status" in p}
+    check("log levels: info 2xx, warn 4xx", levels.get(200) == "info" and levels.get(404) == "warn",
+          f"{levels}")
+
+
+def test_metrics():
+    st, h, text = request("GET", "/metrics")
+    ok = st == 200 and h.get("content-type", "").startswith("text/plain")
+    check("GET /metrics 200 text", ok, f"{st} {h}")
+    m = re.search(r'^pgbank_http_requests_total\{method="POST",route="/users",status="403"\} (\d+)$',
+                  text, re.M)
+    check("requests counted by route and status", m is not None and int(m.group(1)) >= 2, text[:500])
+    check("unmatched requests counted", re.search(
+        r'^pgbank_http_requests_total\{method="",route="unmatched",status="404"\} \d+$', text, re.M)
+        is not None, "")
+    check("latency histogram", re.search(
+        r'^pgbank_http_request_duration_seconds_bucket\{method="GET",route="/healthz",le="\+Inf"\} \d+$',
+        text, re.M) is not None and "pgbank_http_request_duration_seconds_sum{" in text, "")
+    check("pool use", re.search(r"^pgbank_pool_size 4$", text, re.M) is not None and
+          re.search(r"^pgbank_pool_connected [1-4]$", text, re.M) is not None and
+          re.search(r"^pgbank_pool_busy \d+$", text, re.M) is not None, "")
+
+
+# ----- identity, accounts, transfers -----
+
+def login(name, password="secret1", path="/users/login"):
+    return request("POST", path, body={"username": name, "password": password},
+                   headers={"User-Agent": "e2e-test"})
+
+
+class Bank:
+    """Two depositors with accounts, and a banker."""
+
+    def __init__(self):
+        self.alice, self.bob, self.banker = f"alice_{TAG}", f"bob_{TAG}", f"banker_{TAG}"
+        for n in (self.alice, self.bob, self.banker):
+            request("POST", "/users", body=user_body(n))
+        psql(f"INSERT INTO pgbank.user_roles (username, role) VALUES ('{self.banker}', 'banker')")
+        self.tok = {}
+        self.refresh = {}
+        for n in (self.alice, self.bob, self.banker):
+            st, _, body = login(n)
+            self.tok[n] = body.get("access_token") if st == 200 else None
+            self.refresh[n] = body.get("refresh_token") if st == 200 else None
+
+
+def test_login(bank):
+    st, _, body = login(bank.alice)
+    keys = {"session_id", "access_token", "access_token_expires_at", "refresh_token",
+            "refresh_token_expires_at", "user"}
+    check("POST /users/login 200 with tokens and user", st == 200 and set(body) == keys and
+          set(body["user"]) == USER_KEYS and body["user"]["username"] == bank.alice, f"{st} {body}")
+    st, _, body = login(bank.alice, path="/v1/login_user")
+    check("POST /v1/login_user 200", st == 200 and set(body) == keys, f"{st} {body}")
+    expect("login wrong password 401", login(bank.alice, "wrong-password"), 401, "28P01")
+    expect("login unknown user 404", login(f"nobody_{TAG}"), 404, "P0002")
+    expect("login missing password 400", request("POST", "/users/login", body={"username": bank.alice}),
+           400, "22023", "password")
+    victim = f"victim_{TAG}"
+    request("POST", "/users", body=user_body(victim))
+    statuses = [login(victim, "wrong-password")[0] for _ in range(30)]
+    check("repeated wrong passwords are throttled: 429", 429 in statuses, f"{statuses}")
+    expect("throttled even with the right password", login(victim), 429, "PB015")
+
+    st, _, body = request("POST", "/tokens/renew_access", body={"refresh_token": bank.refresh[bank.alice]})
+    check("POST /tokens/renew_access 200", st == 200 and
+          set(body) == {"access_token", "access_token_expires_at"}, f"{st} {body}")
+    expect("renew with a garbage token 401", request("POST", "/tokens/renew_access",
+                                                     body={"refresh_token": "garbage"}), 401, "28000")
+    # as in the simple bank: a valid token whose id names no session is 404
+    expect("renew with an access token 404", request("POST", "/tokens/renew_access",
+                                                     body={"refresh_token": bank.tok[bank.alice]}), 404, "P0002")
+    expect("renew without refresh_token 400", request("POST", "/tokens/renew_access", body={}),
+           400, "22023", "refresh_token")
+
+
+def test_tokens(bank):
+    expect("bad token 401", request("GET", "/accounts?page_id=1&page_size=5", token="v4.local.garbage"),
+           401, "28000")
+    tampered = bank.tok[bank.alice][:-4] + ("AAAA" if not bank.tok[bank.alice].endswith("AAAA") else "BBBB")
+    expect("tampered token 401", request("GET", "/accounts?page_id=1&page_size=5", token=tampered),
+           401, "28000")
+    expired = psql(f"SET pgbank.access_token_duration = '1s'; "
+                   f"SELECT access_token FROM pgbank.login('{bank.alice}', 'secret1')").splitlines()[-1]
+    time.sleep(2.1)
+    expect("expired token 401", request("GET", "/accounts?page_id=1&page_size=5", token=expired),
+           401, "28000")
+    # a revoked session: after logout its refresh token cannot renew
+    st, _, body = login(bank.bob)
+    refresh, access = body["refresh_token"], body["access_token"]
+    st, _, out = request("POST", "/v1/logout", body={"refresh_token": refresh})
+    check("POST /v1/logout 200", st == 200, f"{st} {out}")
+    expect("renew after logout 401", request("POST", "/tokens/renew_access",
+                                             body={"refresh_token": refresh}), 401)
+    expect("access token of a revoked session 401",
+           request("GET", "/accounts?page_id=1&page_size=5", token=access), 401, "28000")
+    expect("logout without refresh_token 400", request("POST", "/v1/logout", body={}),
+           400, "22023", "refresh_token")
+
+
+def test_accounts(bank):
+    a, b = bank.alice, bank.bob
+    st, _, acc = request("POST", "/accounts", body={"currency": "USD"}, token=bank.tok[a])
+    check("POST /accounts 200, owner is the caller", st == 200 and set(acc) == ACCOUNT_KEYS and
+          acc["owner"] == a and acc["balance"] == 0, f"{st} {acc}")
+    bank.alice_usd = acc.get("id")
+    expect("POST /accounts same currency again 403", request("POST", "/accounts", body={"currency": "USD"},
+                                                            token=bank.tok[a]), 403, "23505")
+    expect("POST /accounts unknown currency 400", request("POST", "/accounts", body={"currency": "XYZ"},
+                                                         token=bank.tok[a]), 400, "22023", "currency")
+    expect("POST /accounts missing currency 400", request("POST", "/accounts", body={},
+                                                         token=bank.tok[a]), 400, "22023", "currency")
+    st, _, acc = request("POST", "/accounts", body={"currency": "EUR"}, token=bank.tok[a])
+    bank.alice_eur = acc.get("id")
+    st, _, acc = request("POST", "/accounts", body={"currency": "USD"}, token=bank.tok[b])
+    bank.bob_usd = acc.get("id")
+    # money to move: a superuser deposit (the API has no deposit route, as in the simple bank)
+    psql(f"UPDATE pgbank.accounts SET balance = 1000 WHERE id = {bank.alice_usd}")
+
+    st, _, body = request("GET", f"/accounts/{bank.alice_usd}", token=bank.tok[a])
+    check("GET /accounts/{id} own 200", st == 200 and body.get("id") == bank.alice_usd and
+          body.get("balance") == 1000, f"{st} {body}")
+    expect("GET /accounts/{id} another user's 401", request("GET", f"/accounts/{bank.alice_usd}",
+                                                            token=bank.tok[b]), 401, "PB010")
+    st, _, body = request("GET", f"/accounts/{bank.alice_usd}", token=bank.tok[bank.banker])
+    check("GET /accounts/{id} a banker reads any 200", st == 200 and body.get("owner") == a, f"{st} {body}")
+    expect("GET /accounts/{id} missing 404", request("GET", "/accounts/999999999", token=bank.tok[a]),
+           404, "P0002")
+    expect("GET /accounts/{id} not a number 400", request("GET", "/accounts/abc", token=bank.tok[a]),
+           400, "22023", "id")
+    expect("GET /accounts/{id} zero 400", request("GET", "/accounts/0", token=bank.tok[a]), 400, "22023", "id")
+
+    st, _, body = request("GET", "/accounts?page_id=1&page_size=5", token=bank.tok[a])
+    check("GET /accounts 200 the caller's accounts only", st == 200 and isinstance(body, list) and
+          [x["id"] for x in body] == sorted([bank.alice_usd, bank.alice_eur]) and
+          all(x["owner"] == a for x in body), f"{st} {body}")
+    st, _, body = request("GET", "/accounts?page_id=2&page_size=5", token=bank.tok[a])
+    check("GET /accounts past the last page: []", st == 200 and body == [], f"{st} {body}")
+    expect("GET /accounts page_size 11 400", request("GET", "/accounts?page_id=1&page_size=11",
+                                                     token=bank.tok[a]), 400, "22023", "page_size")
+    expect("GET /accounts page_size 4 400", request("GET", "/accounts?page_id=1&page_size=4",
+                                                    token=bank.tok[a]), 400, "22023", "page_size")
+    expect("GET /accounts missing page_id 400", request("GET", "/accounts?page_size=5", token=bank.tok[a]),
+           400, "22023", "page_id")
+
+
+def transfer(bank, who, frm, to, amount, currency="USD", key=None):
+    h = {"Idempotency-Key": key} if key else None
+    body = {"from_account_id": frm, "to_account_id": to, "amount": amount}
+    if currency is not None:
+        body["currency"] = currency
+    return request("POST", "/transfers", body=body, token=bank.tok[who], headers=h)
+
+
+def test_transfers(bank):
+    a = bank.alice
+    st, _, body = transfer(bank, a, bank.alice_usd, bank.bob_usd, 100)
+    ok = st == 200 and set(body) == {"transfer", "from_account", "to_account", "from_entry", "to_entry"}
+    check("POST /transfers 200 TransferTxResult", ok and
+          set(body["transfer"]) == {"id", "from_account_id", "to_account_id", "amount", "created_at"} and
+          set(body["from_entry"]) == {"id", "account_id", "amount", "created_at"} and
+          body["from_account"]["balance"] == 900 and body["to_entry"]["amount"] == 100, f"{st} {body}")
+    expect("transfer from another user's account 401", transfer(bank, bank.bob, bank.alice_usd,
+                                                                bank.bob_usd, 1), 401, "PB010")
+    expect("transfer overdraft 422", transfer(bank, a, bank.alice_usd, bank.bob_usd, 100000), 422, "PB004")
+    expect("transfer amount 0 400", transfer(bank, a, bank.alice_usd, bank.bob_usd, 0), 400, "PB001")
+    expect("transfer without currency 400", transfer(bank, a, bank.alice_usd, bank.bob_usd, 1, None),
+           400, "22023", "currency")
+    expect("transfer currency mismatch 400", transfer(bank, a, bank.alice_usd, bank.bob_usd, 1, "EUR"),
+           400, "PB003")
+    expect("transfer between currencies 400", transfer(bank, a, bank.alice_usd, bank.alice_eur, 1),
+           400, "PB003")
+    expect("transfer to a missing account 404", transfer(bank, a, bank.alice_usd, 999999999, 1), 404, "P0002")
+    expect("transfer from a missing account 404", transfer(bank, a, 999999999, bank.bob_usd, 1), 404, "P0002")
+    expect("transfer amount not an integer 400", transfer(bank, a, bank.alice_usd, bank.bob_usd, 1.5),
+           400, "22023", "amount")
+    expect("transfer without token 401", request("POST", "/transfers", body={}), 401, "28000")
+    key = f"key-{TAG}"
+    st1, _, r1 = transfer(bank, a, bank.alice_usd, bank.bob_usd, 7, key=key)
+    st2, _, r2 = transfer(bank, a, bank.alice_usd, bank.bob_usd, 7, key=key)
+    check("Idempotency-Key: a retry answers the first transfer", st1 == 200 and st2 == 200 and
+          r1["transfer"]["id"] == r2["transfer"]["id"] and r2["from_account"]["balance"] == 893,
+          f"{st1} {st2} {r1} {r2}")
+    expect("Idempotency-Key reused with another amount 409",
+           transfer(bank, a, bank.alice_usd, bank.bob_usd, 8, key=key), 409, "PB005")
+
+
+def test_v1_user(bank):
+    st, _, body = request("PATCH", "/v1/update_user", token=bank.tok[bank.alice],
+                          body={"username": bank.alice, "full_name": "Alice Updated"})
+    check("PATCH /v1/update_user 200 {user}", st == 200 and body.get("user", {}).get("full_name") ==
+          "Alice Updated", f"{st} {body}")
+    expect("PATCH /v1/update_user another user 403", request(
+        "PATCH", "/v1/update_user", token=bank.tok[bank.alice],
+        body={"username": bank.bob, "full_name": "Hacked"}), 403, "42501")
+    st, _, body = request("PATCH", "/v1/update_user", token=bank.tok[bank.banker],
+                          body={"username": bank.bob, "full_name": "Bob By Banker"})
+    check("PATCH /v1/update_user a banker updates anyone", st == 200, f"{st} {body}")
+    expect("PATCH /v1/update_user bad email 400", request(
+        "PATCH", "/v1/update_user", token=bank.tok[bank.alice],
+        body={"username": bank.alice, "email": "nope"}), 400, "22023", "email")
+    expect("PATCH /v1/update_user no token 401", request("PATCH", "/v1/update_user", body={}), 401, "28000")
+
+
+def test_verify_email(bank):
+    row = psql(f"SELECT id, secret_code FROM pgbank.verify_emails WHERE username = '{bank.bob}' "
+               f"ORDER BY id DESC LIMIT 1")
+    eid, code = row.split("|")
+    wrong = "w" * 32
+    expect("GET /v1/verify_email wrong code 400", request(
+        "GET", f"/v1/verify_email?email_id={eid}&secret_code={wrong}"), 400, "PB040")
+    expect("GET /v1/verify_email missing secret_code 400", request(
+        "GET", f"/v1/verify_email?email_id={eid}"), 400, "22023", "secret_code")
+    st, _, body = request("GET", f"/v1/verify_email?email_id={eid}&secret_code={code}")
+    check("GET /v1/verify_email 200 is_verified", st == 200 and body == {"is_verified": True}, f"{st} {body}")
+    expect("GET /v1/verify_email used code 400", request(
+        "GET", f"/v1/verify_email?email_id={eid}&secret_code={code}"), 400, "PB041")
+    expect("GET /v1/verify_email email_id not a number 400", request(
+        "GET", "/v1/verify_email?email_id=x&secret_code=y"), 400, "22023", "email_id")
+    expect("GET /v1/verify_email unknown id 404", request(
+        "GET", f"/v1/verify_email?email_id=999999999&secret_code={wrong}"), 404, "P0002")
+
+
+def test_games(bank):
+    t = bank.tok[bank.alice]
+    result = {"date": "2026-11-01", "legend": "Wraith", "kills": 5, "placement": 1,
+              "damage": 1200, "time_seconds": 1500, "teammates": ["x", "y"]}
+    st, _, body = request("POST", "/v1/games/apex/results", body=result, token=t)
+    check("POST /v1/games/apex/results 200", st == 200 and isinstance(body, dict) and "id" in body,
+          f"{st} {body}")
+    rid = body.get("id") if isinstance(body, dict) else None
+    st, _, got = request("GET", f"/v1/games/apex/results/{rid}", token=t)
+    check("GET /v1/games/apex/results/{id} 200", st == 200 and got.get("id") == rid, f"{st} {got}")
+    st, _, body = request("GET", "/v1/games/apex/results?page_id=1&page_size=5", token=t)
+    check("GET /v1/games/apex/results 200", st == 200, f"{st} {body}")
+    st, _, body = request("PATCH", f"/v1/games/apex/results/{rid}", body={"kills": 6}, token=t)
+    check("PATCH /v1/games/apex/results/{id} 200", st == 200 and body.get("kills") == 6, f"{st} {body}")
+    st, _, body = request("GET", "/v1/games/apex/table", token=t)
+    check("GET /v1/games/apex/table 200", st == 200, f"{st} {body}")
+    expect("game result of another user 404", request("GET", f"/v1/games/apex/results/{rid}",
+                                                      token=bank.tok[bank.bob]), 404)
+    expect("unknown game 404", request("GET", "/v1/games/chess/table", token=t), 404)
+    expect("game result bad field 400", request("POST", "/v1/games/apex/results",
+                                                body=dict(result, kills=-1), token=t), 400, None, "kills")
+    expect("game routes need a token 401", request("GET", "/v1/games/apex/table"), 401, "28000")
+    st, _, body = request("DELETE", f"/v1/games/apex/results/{rid}", token=t)
+    check("DELETE /v1/games/apex/results/{id} 200", st == 200, f"{st} {body}")
+    expect("deleted result 404", request("GET", f"/v1/games/apex/results/{rid}", token=t), 404)
+
+
+# ----- the database going away, and shutdown -----
+
+def test_database_restart():
+    pg_ctl("stop")
+    try:
+        st, h, body = request("GET", "/readyz")
+        check("/readyz 503 while PostgreSQL is down", st == 503 and "retry-after" in h, f"{st} {h} {body}")
+        st, h, body = request("POST", "/users", body=user_body(f"down_{TAG}"))
+        check("a route answers 503 with Retry-After while PostgreSQL is down",
+              st == 503 and int(h.get("retry-after", "0")) >= 1 and body.get("code") == "08006",
+              f"{st} {h} {body}")
+        st, _, _ = request("GET", "/healthz")
+        check("/healthz stays 200 while PostgreSQL is down", st == 200, f"{st}")
+    finally:
+        pg_ctl("start")
+    deadline = time.time() + 30
+    statuses = []
+    while time.time() < deadline:
+        st, _, _ = request("GET", "/readyz")
+        statuses.append(st)
+        if st == 200:
+            break
+        time.sleep(0.5)
+    check("the shim reconnects by itself after the restart", statuses[-1] == 200, f"{statuses}")
+    got = []
+    for i in range(8):      # every worker's connection, not only one
+        st, _, body = request("POST", "/users", body=user_body(f"up{i}_{TAG}"))
+        got.append(st if st == 200 else (st, body))
+    check("requests succeed on every worker after the restart", got == [200] * 8, f"{got}")
+
+
+def hold_username(name, seconds):
+    """Hold a username with an uncommitted insert for a while: the shim's
+    insert of the same key waits for it, then succeeds when it rolls back."""
+    holder = subprocess.Popen(
+        [os.path.join(BINDIR, "psql"), "-X", "-q", "-h", RUN, "-p", PGPORT, "-U", "postgres", "-d", DBNAME,
+         "-c", f"BEGIN; INSERT INTO pgbank.users (username, hashed_password, full_name, email) "
+               f"VALUES ('{name}', 'x', 'x', '{name}@hold.example'); SELECT pg_sleep({seconds}); ROLLBACK;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.7)
+    return holder
+
+
+def test_statement_timeout():
+    shim = Shim(PGBANK_STATEMENT_TIMEOUT=300)
+    holder = hold_username(f"held_{TAG}", 3)
+    start = time.time()
+    st, _, body = request("POST", "/users", body=user_body(f"held_{TAG}"), port=shim.port)
+    took = time.time() - start
+    check("PGBANK_STATEMENT_TIMEOUT cancels a blocked statement (57014, 500)",
+          st == 500 and body.get("code") == "57014" and took < 2, f"{st} {body} after {took:.1f}s")
+    holder.wait(30)
+    check("the shim exits 0 on SIGTERM (statement timeout shim)", shim.stop() == 0, "")
+
+
+def test_shutdown_deadline():
+    shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=1)
+    holder = hold_username(f"late_{TAG}", 6)
+    result = {}
+
+    def slow():
+        result["r"] = request("POST", "/users", body=user_body(f"late_{TAG}"), port=shim.port)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    start = time.time()
+    rc = shim.stop()
+    took = time.time() - start
+    t.join(30)
+    holder.wait(30)
+    st, _, body = result.get("r", (None, None, None))
+    check("past PGBANK_SHUTDOWN_TIMEOUT the running statement is cancelled and answered",
+          st == 500 and isinstance(body, dict) and body.get("code") == "57014", f"{st} {body}")
+    check("the shim exits 0 soon after the shutdown deadline", rc == 0 and took < 4,
+          f"exit {rc} after {took:.1f}s")
+
+
+def test_graceful_shutdown():
+    shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=20)
+    name = f"slow_{TAG}"
+    holder = hold_username(name, 3)
+    result = {}
+
+    def slow():
+        result["r"] = request("POST", "/users", body=user_body(name), port=shim.port)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.7)
+    shim.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    try:
+        socket.create_connection(("127.0.0.1", shim.port), timeout=1).close()
+        refused = False
+    except OSError:
+        refused = True
+    check("after SIGTERM new connections are refused", refused, "still accepting")
+    t.join(30)
+    holder.wait(30)
+    rc = shim.stop()
+    st = result.get("r", (None,))[0]
+    check("the in-flight request completes during shutdown (200)", st == 200, f"{result}")
+    check("the shim exits 0 after SIGTERM", rc == 0, f"exit {rc}")
+    logs = shim.log_lines()
+    check("shutdown is logged", any('"stopped"' in line for line in logs), logs[-3:])
+
+
+def main():
+    global SHIM
+    SHIM = Shim()
+    try:
+        test_config()
+        test_error_table()
+        test_builtin()
+        test_routing()
+        test_create_user()
+        test_body_limit()
+        test_auth_header()
+        test_request_id_and_log()
+        test_metrics()
+        if have_function("login") and have_function("verify_access_token"):
+            bank = Bank()
+            test_login(bank)
+            test_tokens(bank)
+            test_accounts(bank)
+            test_transfers(bank)
+            if have_function("update_user"):
+                test_v1_user(bank)
+            else:
+                skip("update_user routes", "pgbank.update_user is not installed")
+            if have_function("verify_email"):
+                test_verify_email(bank)
+            else:
+                skip("verify_email route", "pgbank.verify_email is not installed")
+            if have_function("api_game_create"):
+                test_games(bank)
+            else:
+                skip("game routes", "pgbank.api_game_* are not installed")
+        else:
+            skip("login, tokens, accounts, transfers", "pgbank.login / verify_access_token not installed")
+        test_database_restart()
+    finally:
+        rc = SHIM.stop()
+    check("the shim exits 0 on SIGTERM", rc == 0, f"exit {rc}")
+    test_graceful_shutdown()
+    test_shutdown_deadline()
+    test_statement_timeout()
+    print(f"http: {len(failures)} failed, {len(skipped)} skipped")
+    if failures:
+        print("failed: " + "; ".join(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+/*
+ * main.c
+ *		pgbank-http: configuration, signals and start-up of the HTTP shim.
+ *
+ * Every setting is an environment variable with a matching flag (the flag
+ * wins). SIGTERM and SIGINT are blocked in every thread and taken by the
+ * main thread with sigwait(): it then stops accepting, waits for the
+ * requests in flight (up to PGBANK_SHUTDOWN_TIMEOUT), closes everything
+ * and exits 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+ShimConfig	shim_config = {
+	.db = "",
+	.listen = "127.0.0.1:8080",
+	.pool_size = 8,
+	.max_connections = 4096,
+	.body_limit = 65536,
+	.timeout = 30,
+	.statement_timeout = 10000,
+	.connect_timeout = 2,
+	.shutdown_timeout = 10,
+	.openapi_path = NULL,
+	.application_name = "pgbank-http",
+};
+
+/* One setting: its flag, its environment variable, its range. */
+typedef struct Setting
+{
+	const char *flag;
+	const char *env;
+	const char *help;
+	const char **str;			/* string settings */
+	int		   *num;			/* integer settings */
+	long	   *lnum;			/* long integer settings */
+	long		min;
+	long		max;
+} Setting;
+
+static const Setting settings[] = {
+	{"db", "PGBANK_DB", "libpq connection string (default: libpq's PG* variables)",
+	&shim_config.db, NULL, NULL, 0, 0},
+	{"listen", "PGBANK_LISTEN", "host:port to listen on (default 127.0.0.1:8080)",
+	&shim_config.listen, NULL, NULL, 0, 0},
+	{"pool-size", "PGBANK_POOL_SIZE",
+		"worker threads, each with one PostgreSQL connection (default 8)",
+	NULL, &shim_config.pool_size, NULL, 1, 256},
+	{"max-connections", "PGBANK_MAX_CONNECTIONS",
+		"open HTTP connections at most (default 4096)",
+	NULL, &shim_config.max_connections, NULL, 1, 100000},
+	{"body-limit", "PGBANK_BODY_LIMIT",
+		"request body limit in bytes; larger bodies get 413 (default 65536)",
+	NULL, NULL, &shim_config.body_limit, 0, 64L * 1024 * 1024},
+	{"timeout", "PGBANK_TIMEOUT",
+		"seconds an HTTP connection may stay idle or stall (default 30)",
+	NULL, &shim_config.timeout, NULL, 1, 3600},
+	{"statement-timeout", "PGBANK_STATEMENT_TIMEOUT",
+		"PostgreSQL statement_timeout in milliseconds (default 10000)",
+	NULL, &shim_config.statement_timeout, NULL, 0, INT_MAX},
+	{"connect-timeout", "PGBANK_CONNECT_TIMEOUT",
+		"seconds for each connection attempt to PostgreSQL (default 2)",
+	NULL, &shim_config.connect_timeout, NULL, 1, 600},
+	{"shutdown-timeout", "PGBANK_SHUTDOWN_TIMEOUT",
+		"seconds to wait for in-flight requests on SIGTERM (default 10)",
+	NULL, &shim_config.shutdown_timeout, NULL, 0, 3600},
+	{"openapi", "PGBANK_OPENAPI",
+		"serve /openapi.json from this file (default: the copy built in)",
+	&shim_config.openapi_path, NULL, NULL, 0, 0},
+	{"application-name", "PGBANK_APPLICATION_NAME",
+		"application_name of the PostgreSQL connections (default pgbank-http)",
+	&shim_config.application_name, NULL, NULL, 0, 0},
+};
+
+#define NSETTINGS ((int) (sizeof(settings) / sizeof(settings[0])))
+
+/* ----- logging ----- */
+
+void
+log_begin(StrBuf *b, const char *level)
+{
+	struct timespec ts;
+	struct tm	tm;
+	char		when[32];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	buf_printf(b, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\"", when,
+			   ts.tv_nsec / 1000000, level);
+}
+
+/* Close the object and write the line with one write(2), so lines from
+ * several threads never interleave. */
+void
+log_end(StrBuf *b)
+{
+	ssize_t		n;
+
+	buf_puts(b, "}\n");
+	if (b->data && !b->overflow)
+		n = write(STDERR_FILENO, b->data, b->len);
+	(void) n;
+	buf_free(b);
+}
+
+void
+log_line(const char *level, const char *message)
+{
+	StrBuf		b;
+
+	buf_init(&b, 4096);
+	log_begin(&b, level);
+	buf_puts(&b, ",\"message\":");
+	buf_json_string(&b, message);
+	log_end(&b);
+}
+
+/* ----- configuration ----- */
+
+static void
+usage(FILE *out)
+{
+	int			i;
+
+	fprintf(out,
+			"pgbank-http: the HTTP API of pgbank (the simple bank's routes) over libpq\n\n"
+			"Usage: pgbank-http [OPTION]...\n\n"
+			"Each option can also be set by its environment variable; the option wins.\n\n");
+	for (i = 0; i < NSETTINGS; i++)
+		fprintf(out, "  --%s=VALUE\n      %s: %s\n", settings[i].flag,
+				settings[i].env, settings[i].help);
+	fprintf(out,
+			"  --routes\n      print the route table (method, path, auth, SQL) and exit\n"
+			"  --errors\n      print the SQLSTATE -> HTTP status table and exit\n"
+			"  --help\n      print this help and exit\n\n"
+			"Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics,\n"
+			"GET /openapi.json. SIGTERM or SIGINT: stop accepting, finish requests\n"
+			"in flight (up to the shutdown timeout), exit 0.\n");
+}
+
+static bool
+set_setting(const Setting *s, const char *value)
+{
+	char	   *end;
+	long		n;
+
+	if (s->str)
+	{
+		*s->str = value;
+		return true;
+	}
+	errno = 0;
+	n = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || n < s->min || n > s->max)
+	{
+		fprintf(stderr, "pgbank-http: invalid %s (--%s): \"%s\" (expected %ld to %ld)\n",
+				s->env, s->flag, value, s->min, s->max);
+		return false;
+	}
+	if (s->num)
+		*s->num = (int) n;
+	else
+		*s->lnum = n;
+	return true;
+}
+
+/* Environment first, then flags. Exits on --help, --routes or an error. */
+static void
+configure(int argc, char **argv)
+{
+	struct option longopts[NSETTINGS + 4];
+	int			i;
+	int			opt;
+	int			index;
+
+	for (i = 0; i < NSETTINGS; i++)
+	{
+		const char *v = getenv(settings[i].env);
+
+		if (v != NULL && !set_setting(&settings[i], v))
+			exit(2);
+		longopts[i].name = settings[i].flag;
+		longopts[i].has_arg = required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = 0;
+	}
+	longopts[NSETTINGS] = (struct option) {"routes", no_argument, NULL, 'r'};
+	longopts[NSETTINGS + 1] = (struct option) {"help", no_argument, NULL, 'h'};
+	longopts[NSETTINGS + 2] = (struct option) {"errors", no_argument, NULL, 'e'};
+	longopts[NSETTINGS + 3] = (struct option) {NULL, 0, NULL, 0};
+	while ((opt = getopt_long(argc, argv, "h", longopts, &index)) != -1)
+	{
+		if (opt == 0 && !set_setting(&settings[index], optarg))
+			exit(2);
+		else if (opt == 'r')
+		{
+			routes_print();
+			exit(0);
+		}
+		else if (opt == 'e')
+		{
+			errors_print();
+			exit(0);
+		}
+		else if (opt == 'h')
+		{
+			usage(stdout);
+			exit(0);
+		}
+		else if (opt == '?')
+		{
+			usage(stderr);
+			exit(2);
+		}
+	}
+	if (optind < argc)
+	{
+		fprintf(stderr, "pgbank-http: unexpected argument \"%s\"\n", argv[optind]);
+		exit(2);
+	}
+}
+
+/* Room for the connection limit, the pool and the listening socket. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	{
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	sigset_t	stop_signals;
+	int			sig;
+	char		msg[256];
+
+	configure(argc, argv);
+	if (shim_config.openapi_path && openapi_load(shim_config.openapi_path) != 0)
+	{
+		fprintf(stderr, "pgbank-http: cannot read %s\n", shim_config.openapi_path);
+		return 2;
+	}
+	raise_fd_limit();
+	signal(SIGPIPE, SIG_IGN);
+
+	/* blocked here, so every MHD thread inherits the mask */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+	pool_init(shim_config.pool_size);
+	if (http_start() != 0)
+	{
+		log_line("fatal", "cannot start the HTTP server (address in use?)");
+		return 1;
+	}
+	snprintf(msg, sizeof(msg), "listening on %s with %d workers", shim_config.listen,
+			 shim_config.pool_size);
+	log_line("info", msg);
+
+	while (sigwait(&stop_signals, &sig) != 0)
+		;
+	snprintf(msg, sizeof(msg), "received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	log_line("info", msg);
+	http_shutdown(shim_config.shutdown_timeout);
+	pool_finish();
+	log_line("info", "stopped");
+	return 0;
+}
