@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The database image's entrypoint (docker/postgres-entrypoint.sh), run outside
+# a container against the installed PostgreSQL and pgbank: its refusals
+# (missing or malformed secrets), a first start (database, extensions, the
+# API role with its password, the secret settings outside the data
+# directory), and a restart (no second initialization, data kept, a rotated
+# key picked up). The server listens on a private socket only, no TCP port.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/env.sh"
+cd "$PGBANK_ROOT"
+
+bin=$(pg_bindir)
+t=$PGBANK_RUN/image-init
+entry=$PGBANK_ROOT/docker/postgres-entrypoint.sh
+pid=
+
+# The entrypoint execs postgres; runuser in between does not pass SIGINT on,
+# so the postmaster is signalled by the pid it records.
+postmaster_stop() {
+	local pm
+	pm=$(head -n 1 "$t/pgdata/postmaster.pid" 2>/dev/null) || return 0
+	kill -INT "$pm" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	pid=
+}
+
+cleanup() {
+	[ -n "$pid" ] && postmaster_stop
+	return 0
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# The entrypoint as the image runs it, with its paths moved under $t.
+entrypoint() {
+	as_pg env PATH="$bin:$PATH" PGDATA="$t/pgdata" SECRETS_DIR="$t/secrets" \
+		SOCKET_DIR="$t/sock" SHARE_DIR="$t/share" \
+		"$entry" -c listen_addresses= -c unix_socket_directories="$t/sock" "$@"
+}
+
+psql_t() { as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$t/sock" -d pgbank -Atc "$1"; }
+
+# start NAME [MARKER]: ready once pg_isready answers and, when given, MARKER
+# is in the log (a first start runs a temporary server before the real one).
+start() {
+	entrypoint >"$t/$1.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 1 60); do
+		if [ -z "${2:-}" ] || grep -q "$2" "$t/$1.log"; then
+			as_pg "$bin/pg_isready" -q -h "$t/sock" -d pgbank && return 0
+		fi
+		kill -0 "$pid" 2>/dev/null || { cat "$t/$1.log"; fail "entrypoint exited during $1"; }
+		sleep 0.5
+	done
+	cat "$t/$1.log"
+	fail "server not ready after $1"
+}
+
+stop() { postmaster_stop; }
+
+# An expected refusal: the entrypoint exits non-zero with this message.
+refuses() {
+	local want=$1 out
+	if out=$(entrypoint 2>&1); then
+		fail "entrypoint started although: $want"
+	fi
+	grep -q -- "$want" <<<"$out" || fail "wanted '$want', got: $out"
+	[ ! -e "$t/pgdata/PG_VERSION" ] || fail "a refused start left a data directory"
+	echo "ok   refuses: $want"
+}
+
+rm -rf "$t"
+mkdir -p "$t/secrets" "$t/sock" "$t/share"
+cp scripts/post-install.sql "$t/share/"
+[ "$(id -u)" -eq 0 ] && chown -R "$PGBANK_OSUSER" "$t"
+
+echo "== refusals"
+refuses "missing secret file $t/secrets/token_key"
+printf '%s' "0123456789abcdef" | as_pg tee "$t/secrets/token_key" >/dev/null
+refuses "secret token_key must be 64 hex characters"
+printf '%s' "$(printf 'g%.0s' $(seq 64))" | as_pg tee "$t/secrets/token_key" >/dev/null
+refuses "secret token_key must be 64 hex characters"
+as_pg rm "$t/secrets/token_key"
+as_pg scripts/gen-secrets.sh "$t/secrets" >/dev/null
+as_pg mv "$t/secrets/web_password" "$t/web_password"
+refuses "missing secret file $t/secrets/web_password"
+as_pg mv "$t/web_password" "$t/secrets/web_password"
+
+echo "== first start"
+start first "initialized $t/pgdata"
+grep -q "initialized $t/pgdata" "$t/first.log" || fail "no initialization message"
+[ "$(psql_t "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension")" = "pg_cron,pgbank,plpgsql" ] ||
+	fail "extensions: $(psql_t "SELECT string_agg(extname, ',') FROM pg_extension")"
+[ "$(psql_t "SHOW shared_preload_libraries")" = "pg_cron,pgbank" ] || fail "preload"
+[ "$(psql_t "SHOW cron.database_name")" = pgbank ] || fail "cron.database_name"
+[ "$(psql_t "SELECT rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256\$%' FROM pg_authid WHERE rolname = '$PGBANK_WEB_ROLE'")" = t ] ||
+	fail "role $PGBANK_WEB_ROLE has no SCRAM password"
+[ "$(psql_t "SELECT has_function_privilege('$PGBANK_WEB_ROLE', 'pgbank.create_account(text, text, bigint)', 'EXECUTE')")" = f ] ||
+	fail "$PGBANK_WEB_ROLE may call a non-API function"
+key=$(cat "$t/secrets/token_key")
+conf=$t/sock/pgbank-secrets.conf
+[ "$(stat -c %a "$conf")" = 600 ] || fail "$conf mode $(stat -c %a "$conf")"
+case $conf in "$t/pgdata"/*) fail "secret settings inside the data directory" ;; esac
+grep -rqs "$key" "$t/pgdata" && fail "the token key is in the data directory"
+[ "$(psql_t "SELECT setting FROM pg_file_settings WHERE name = 'pgbank.token_key'")" = "$key" ] ||
+	fail "pgbank.token_key not read from $conf"
+psql_t "CREATE TABLE public.marker AS SELECT 42 AS answer"
+echo "ok   first start: database, extensions, role, secret settings"
+
+echo "== restart with a rotated key"
+stop
+as_pg rm "$t/secrets/token_key"
+as_pg scripts/gen-secrets.sh "$t/secrets" >/dev/null
+newkey=$(cat "$t/secrets/token_key")
+[ "$newkey" != "$key" ] || fail "gen-secrets wrote the same key"
+start second
+grep -q initialized "$t/second.log" && fail "initialized twice"
+[ "$(psql_t "SELECT answer FROM public.marker")" = 42 ] || fail "data lost on restart"
+[ "$(psql_t "SELECT setting FROM pg_file_settings WHERE name = 'pgbank.token_key'")" = "$newkey" ] ||
+	fail "rotated key not picked up"
+stop
+echo "ok   restart: no second initialization, data kept, rotated key read"
+rm -rf "$t"
