@@ -92,7 +92,7 @@ def extension_gucs():
     names = set()
     for src in glob.glob(os.path.join(ROOT, "extension", "*.c")):
         with open(src, encoding="utf-8") as f:
-            names |= set(re.findall(r'"(pgbank\.[a-z_][a-z0-9_]*)"', f.read()))
+            names |= set(re.findall(r'DefineCustom[A-Za-z]+Variable\(\s*"(pgbank\.[a-z_][a-z0-9_]*)"', f.read()))
     return names
 
 
@@ -451,6 +451,15 @@ def main():
                 if g not in gucs:
                     errs.append("%s sets %s, which no extension/*.c defines" % (rel(path), g))
     check("GUCs: every pgbank.* setting in docker/ and k8s/ is defined by the extension", errs)
+
+    # ---- the settings table of docs/operations.md is the extension's -----
+    errs = []
+    documented = set(re.findall(r"^\| `(pgbank\.[a-z_][a-z0-9_]*)` \|", read("docs/operations.md"), re.M))
+    for g in sorted(gucs - documented):
+        errs.append("%s is defined in extension/ but has no row in docs/operations.md" % g)
+    for g in sorted(documented - gucs):
+        errs.append("docs/operations.md documents %s, which no extension/*.c defines" % g)
+    check("GUCs: docs/operations.md lists exactly the extension's settings", errs)
 
     # ---- connections: replicas x pool <= max_connections -----------------
     errs = []

@@ -39,7 +39,7 @@ def anchors(path):
                 continue
             m = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
             if m:
-                text = re.sub(r"`|\*|_(?=\w)|(?<=\w)_|\[([^\]]*)\]\([^)]*\)", lambda x: x.group(1) or "", m.group(1))
+                text = re.sub(r"`|\*|\[([^\]]*)\]\([^)]*\)", lambda x: x.group(1) or "", m.group(1))
                 base = slug(text)
                 n = seen.get(base, 0)
                 seen[base] = n + 1
@@ -82,7 +82,8 @@ def make_targets(code):
 
 def ignored(path):
     """A path git ignores on purpose (generated secrets, build output)."""
-    return subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "--no-index", path]).returncode == 0
+    return any(subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "--no-index", p]).returncode == 0
+               for p in (path, path.rstrip("/") + "/"))
 
 
 _known = {}
