@@ -8,7 +8,10 @@ MODULE_big = pgbank
 OBJS = \
 	extension/pgbank.o \
 	extension/ledger.o \
-	extension/password.o
+	extension/password.o \
+	extension/paseto.o \
+	extension/jwt.o \
+	extension/token.o
 SHLIB_LINK = -lsodium
 
 # The install script is assembled from one fragment per concern (sql/src),
@@ -25,6 +28,11 @@ REGRESS = $(patsubst regress/sql/%.sql,%,$(TESTS))
 REGRESS_OPTS = --inputdir=regress --outputdir=$(RUNDIR)/regress \
 	--temp-instance=$(RUNDIR)/tmp_check --temp-config=regress/regress.conf
 
+# Interleavings of sessions (lock order, idempotency races).
+ISOLATION = $(patsubst regress/specs/%.spec,%,$(sort $(wildcard regress/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=regress --outputdir=$(RUNDIR)/isolation \
+	--temp-instance=$(RUNDIR)/tmp_check_iso --temp-config=regress/regress.conf
+
 WERROR ?= -Werror
 PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
 	-Wno-missing-field-initializers $(WERROR)
@@ -36,8 +44,8 @@ include $(PGXS)
 $(DATA_built): $(SQL_SOURCES)
 	cat $^ > $@
 
-installcheck: | $(RUNDIR)/regress
-$(RUNDIR)/regress:
+installcheck: | $(RUNDIR)/regress $(RUNDIR)/isolation
+$(RUNDIR)/regress $(RUNDIR)/isolation:
 	mkdir -p $@
 
 .PHONY: run test

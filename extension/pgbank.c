@@ -30,6 +30,7 @@ _PG_init(void)
 
 	pgbank_password_init();
 	pgbank_ledger_init();
+	pgbank_token_init();
 
 	MarkGUCPrefixReserved("pgbank");
 }

@@ -23,5 +23,6 @@
 /* Module initialisation, called from _PG_init in pgbank.c. */
 extern void pgbank_password_init(void);
 extern void pgbank_ledger_init(void);
+extern void pgbank_token_init(void);
 
 #endif							/* PGBANK_H */

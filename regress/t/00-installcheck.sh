@@ -4,8 +4,8 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/env.sh"
 cd "$PGBANK_ROOT"
-mkdir -p "$PGBANK_RUN/regress"
-[ "$(id -u)" -eq 0 ] && chown -R "$PGBANK_OSUSER" "$PGBANK_RUN/regress"
+mkdir -p "$PGBANK_RUN/regress" "$PGBANK_RUN/isolation"
+[ "$(id -u)" -eq 0 ] && chown -R "$PGBANK_OSUSER" "$PGBANK_RUN/regress" "$PGBANK_RUN/isolation"
 if ! as_pg make -s installcheck RUNDIR="$PGBANK_RUN"; then
 	cat "$PGBANK_RUN/regress/regression.diffs" 2>/dev/null | head -n 200
 	exit 1
