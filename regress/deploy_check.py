@@ -28,6 +28,8 @@ import yaml
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 results = []
+# Docs of the deploy issue whose PGBANK_* names must be the shim's.
+DEPLOY_DOCS = ("architecture.md", "operations.md", "scaling.md")
 
 
 def check(name, errors):
@@ -58,6 +60,8 @@ class Shim:
         self.port = None
         self.host = None
         self.paths = set()
+        self.paths_from = None
+        self.shutdown_timeout = None
         if not os.access(binary, os.X_OK):
             self.error = ("%s is not built (the shim issue; `make` builds it): "
                           "cannot read its --help" % rel(binary))
@@ -80,12 +84,29 @@ class Shim:
             self.host, self.port = m.group(1), int(m.group(2))
         else:
             self.error = "--help names no default host:port for PGBANK_LISTEN"
-        sources = sorted(glob.glob(os.path.join(srcdir, "*.c")))
-        if not sources:
-            self.error = "no C sources in %s to read the routes from" % rel(srcdir)
-        for src in sources:
-            with open(src, encoding="utf-8") as f:
-                self.paths |= set(re.findall(r'"(/[A-Za-z0-9_./{}:-]*)"', f.read()))
+        m = re.search(r"^\s*PGBANK_SHUTDOWN_TIMEOUT:.*\(default (\d+)\)", self.help, re.M)
+        self.shutdown_timeout = int(m.group(1)) if m else None
+        # Served paths: the route table as the binary prints it when it
+        # can (`--routes`), else the path literals of its C sources.
+        if "--routes" in self.help:
+            self.paths_from = "pgbank-http --routes"
+            p = subprocess.run([binary, "--routes"], capture_output=True, text=True, timeout=10)
+            if p.returncode != 0:
+                self.error = "%s --routes exited %d" % (rel(binary), p.returncode)
+            for line in p.stdout.splitlines():
+                cols = line.split("\t")
+                if len(cols) >= 2 and cols[1].startswith("/"):
+                    self.paths.add(cols[1])
+        else:
+            self.paths_from = "the path literals of %s/*.c" % rel(srcdir)
+            sources = sorted(glob.glob(os.path.join(srcdir, "*.c")))
+            if not sources:
+                self.error = "no C sources in %s to read the routes from" % rel(srcdir)
+            for src in sources:
+                with open(src, encoding="utf-8") as f:
+                    self.paths |= set(re.findall(r'"(/[A-Za-z0-9_./{}:-]*)"', f.read()))
+        if not self.paths and not self.error:
+            self.error = "no served paths found in %s" % self.paths_from
 
 
 def extension_gucs():
@@ -235,7 +256,8 @@ def main():
     args = ap.parse_args()
 
     shim = Shim(args.shim, args.shim_src)
-    check("shim: --help and route table readable", [shim.error] if shim.error else [])
+    check("shim: --help and route table readable%s" % (" (paths from %s)" % shim.paths_from if shim.paths_from else ""),
+          [shim.error] if shim.error else [])
     version = make_version()
     control = re.search(r"default_version\s*=\s*'([^']+)'", read("pgbank.control"))
     check("version: Makefile EXTVERSION = pgbank.control default_version",
@@ -300,7 +322,8 @@ def main():
     errs = []
     used = {}
     for path in sorted(glob.glob(os.path.join(ROOT, "docker", "*"))
-                       + glob.glob(os.path.join(ROOT, "k8s", "**", "*"), recursive=True)):
+                       + glob.glob(os.path.join(ROOT, "k8s", "**", "*"), recursive=True)
+                       + [os.path.join(ROOT, "docs", d) for d in DEPLOY_DOCS]):
         if os.path.isfile(path):
             for v in re.findall(r"\bPGBANK_[A-Z0-9_]+\b", open(path, encoding="utf-8").read()):
                 used.setdefault(v, set()).add(rel(path))
@@ -318,7 +341,7 @@ def main():
         for k in env:
             if not k.startswith("PGBANK_") and not re.fullmatch(r"PG[A-Z]+", k):
                 errs.append("%s: shim variable %s is neither PGBANK_* nor a libpq PG* variable" % (where, k))
-    check("env: every PGBANK_* variable in docker/ and k8s/ is one the shim documents", errs)
+    check("env: every PGBANK_* variable in docker/, k8s/ and the deploy docs is one the shim documents", errs)
 
     # ---- the shim's port and probe paths ---------------------------------
     errs = []
@@ -369,6 +392,20 @@ def main():
                 same("%s %s" % (what, probe), resolve_port(c, get["port"]))
                 if get["path"] != want or get["path"] not in shim.paths:
                     errs.append("%s: %s path %s: want %s, served by the shim" % (what, probe, get["path"], want))
+            # SIGTERM: the pod must outlive the preStop pause plus the
+            # shim's own wait for in-flight requests.
+            spec = o["spec"]["template"]["spec"]
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+            pause = 0
+            pre = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+            if len(pre) == 2 and pre[0] == "sleep":
+                pause = int(pre[1])
+            wait = int(env_of(c).get("PGBANK_SHUTDOWN_TIMEOUT") or shim.shutdown_timeout or 0)
+            if shim.shutdown_timeout is None:
+                errs.append("--help gives no default for PGBANK_SHUTDOWN_TIMEOUT")
+            elif grace < pause + wait:
+                errs.append("%s: terminationGracePeriodSeconds %d < preStop %ds + shutdown timeout %ds"
+                            % (what, grace, pause, wait))
         # Services, Ingress and NetworkPolicy in front of the shim.
         svc_ports = {}
         for path_, o in objs:

@@ -105,6 +105,7 @@ case $conf in "$t/pgdata"/*) fail "secret settings inside the data directory" ;;
 grep -rqs "$key" "$t/pgdata" && fail "the token key is in the data directory"
 [ "$(psql_t "SELECT setting FROM pg_file_settings WHERE name = 'pgbank.token_key'")" = "$key" ] ||
 	fail "pgbank.token_key not read from $conf"
+[ "$(psql_t "SHOW pgbank.token_key")" = "$key" ] || fail "pgbank.token_key not in force"
 psql_t "CREATE TABLE public.marker AS SELECT 42 AS answer"
 echo "ok   first start: database, extensions, role, secret settings"
 
@@ -119,6 +120,7 @@ grep -q initialized "$t/second.log" && fail "initialized twice"
 [ "$(psql_t "SELECT answer FROM public.marker")" = 42 ] || fail "data lost on restart"
 [ "$(psql_t "SELECT setting FROM pg_file_settings WHERE name = 'pgbank.token_key'")" = "$newkey" ] ||
 	fail "rotated key not picked up"
+[ "$(psql_t "SHOW pgbank.token_key")" = "$newkey" ] || fail "rotated pgbank.token_key not in force"
 stop
 echo "ok   restart: no second initialization, data kept, rotated key read"
 rm -rf "$t"
