@@ -13,7 +13,9 @@
 # Secret files (compose secrets, or a Kubernetes Secret volume):
 #   /run/secrets/token_key      64 hex characters: pgbank.token_key (required)
 #   /run/secrets/web_password   password of pgbank_web (required on first start)
-#   /run/secrets/smtp_url       pgbank.smtp_url, when it holds credentials (optional)
+#   /run/secrets/smtp_username, smtp_password
+#                               SMTP credentials (optional; pgbank.smtp_url
+#                               must not hold them)
 set -euo pipefail
 
 : "${PGDATA:?PGDATA must be set}"
@@ -49,6 +51,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	listen_addresses = '*'
 	shared_preload_libraries = 'pg_cron,pgbank'
 	cron.database_name = '$dbname'
+	# pg_cron runs jobs in background workers: no connection, no password.
+	cron.use_background_workers = on
+	max_worker_processes = 32
 	include_if_exists = '$runtime_conf'
 	CONF
 fi
@@ -59,8 +64,11 @@ fi
 	umask 077
 	{
 		printf "pgbank.token_key = '%s'\n" "$token_key"
-		if [ -r "$secrets/smtp_url" ]; then
-			printf "pgbank.smtp_url = '%s'\n" "$(read_secret smtp_url | sed "s/'/''/g")"
+		if [ -r "$secrets/smtp_username" ]; then
+			printf "pgbank.smtp_username = '%s'\n" "$(read_secret smtp_username | sed "s/'/''/g")"
+		fi
+		if [ -r "$secrets/smtp_password" ]; then
+			printf "pgbank.smtp_password = '%s'\n" "$(read_secret smtp_password | sed "s/'/''/g")"
 		fi
 	} >"$runtime_conf"
 )
@@ -72,6 +80,12 @@ if $first_start; then
 	"${psql[@]}" -d postgres -c "CREATE DATABASE $dbname"
 	"${psql[@]}" -d "$dbname" -c 'CREATE EXTENSION pg_cron' -c 'CREATE EXTENSION pgbank CASCADE'
 	"${psql[@]}" -d "$dbname" -v web_role="$web_role" -f "$share/post-install.sql"
+	# The outbox job, as scripts/setup.sh schedules it (regress/t/41-image-init.sh
+	# checks that this instance gets every pg_cron job the local set-up has).
+	"${psql[@]}" -d "$dbname" -o /dev/null <<-'SQL'
+	SELECT 'SELECT pgbank.schedule_outbox()'
+	 WHERE pg_catalog.to_regprocedure('pgbank.schedule_outbox(text)') IS NOT NULL \gexec
+	SQL
 	# The password is read by psql from the file, never put on a command line.
 	"${psql[@]}" -d "$dbname" -v web_role="$web_role" <<-SQL
 	\set web_password \`cat $secrets/web_password\`

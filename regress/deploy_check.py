@@ -127,6 +127,25 @@ def env_default(name):
     return m.group(1) if m else None
 
 
+def conf_block(text, marker, subst):
+    """The name = value lines of the postgresql.conf heredoc after marker."""
+    at = text.find(marker)
+    out = {}
+    if at < 0:
+        return out
+    for line in text[at + len(marker):].splitlines()[1:]:
+        line = line.strip()
+        if line == "CONF":
+            break
+        m = re.fullmatch(r"([a-z_.]+)\s*=\s*(.*?)\s*(#.*)?", line)
+        if m:
+            v = m.group(2)
+            for a, b in subst.items():
+                v = v.replace(a, b or "")
+            out[m.group(1)] = v.strip("'")
+    return out
+
+
 def needed_packages(binary):
     """Debian packages holding the libraries an ELF file names as NEEDED."""
     out = subprocess.run(["objdump", "-p", binary], capture_output=True, text=True,
@@ -478,6 +497,20 @@ def main():
             errs.append("%s: PGBANK_DB host=%s names no PostgreSQL service (%s)"
                         % (where, ci.get("host"), ", ".join(sorted(pg_hosts))))
     check("postgres: port, database, role and connection strings agree", errs)
+
+    # ---- server settings: the image's are the local set-up's -------------
+    errs = []
+    local_only = {"port", "listen_addresses", "unix_socket_directories", "max_connections", "include_if_exists"}
+    setup_conf = conf_block(read("scripts/setup.sh"), "# --- pgbank local cluster ---",
+                            {"$PGBANK_DBNAME": dbname})
+    image_conf = conf_block(entry, "# --- pgbank (docker/postgres-entrypoint.sh) ---", {"$dbname": dbname})
+    if not setup_conf or not image_conf:
+        errs.append("cannot find the postgresql.conf blocks of scripts/setup.sh and the entrypoint")
+    for k, v in sorted(setup_conf.items()):
+        if k not in local_only and image_conf.get(k) != v:
+            errs.append("scripts/setup.sh sets %s = %s, docker/postgres-entrypoint.sh %s"
+                        % (k, v, "= " + image_conf[k] if k in image_conf else "does not"))
+    check("server settings: the image's postgresql.conf has the local set-up's", errs)
 
     # ---- GUCs named in deploy files exist in the extension ---------------
     errs = []

@@ -41,20 +41,23 @@ entrypoint() {
 
 psql_t() { as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$t/sock" -d pgbank -Atc "$1"; }
 
-# start NAME [MARKER]: ready once pg_isready answers and, when given, MARKER
-# is in the log (a first start runs a temporary server before the real one).
+# start NAME MARKER [ARG...]: ready once pg_isready answers and, when not
+# empty, MARKER is in the log (a first start runs a temporary server before
+# the real one). ARGs go to postgres, as compose `command:` and k8s `args:` do.
 start() {
-	entrypoint >"$t/$1.log" 2>&1 &
+	local name=$1 marker=${2:-}
+	shift 2
+	entrypoint "$@" >"$t/$name.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 1 60); do
-		if [ -z "${2:-}" ] || grep -q "$2" "$t/$1.log"; then
+		if [ -z "$marker" ] || grep -q "$marker" "$t/$name.log"; then
 			as_pg "$bin/pg_isready" -q -h "$t/sock" -d pgbank && return 0
 		fi
-		kill -0 "$pid" 2>/dev/null || { cat "$t/$1.log"; fail "entrypoint exited during $1"; }
+		kill -0 "$pid" 2>/dev/null || { cat "$t/$name.log"; fail "entrypoint exited during $name"; }
 		sleep 0.5
 	done
-	cat "$t/$1.log"
-	fail "server not ready after $1"
+	cat "$t/$name.log"
+	fail "server not ready after $name"
 }
 
 stop() { postmaster_stop; }
@@ -87,8 +90,39 @@ as_pg mv "$t/secrets/web_password" "$t/web_password"
 refuses "missing secret file $t/secrets/web_password"
 as_pg mv "$t/web_password" "$t/secrets/web_password"
 
-echo "== first start"
-start first "initialized $t/pgdata"
+# The server arguments the deploy files really pass (k8s for the first
+# start, compose for the second): the extension's check hooks must accept them.
+deploy_args() {
+	/usr/bin/python3 - "$1" <<'PY'
+import sys, yaml
+which = sys.argv[1]
+if which == "compose":
+    doc = yaml.safe_load(open("docker/compose.yaml"))
+    args = doc["services"]["postgres"]["command"]
+else:
+    sts = yaml.safe_load(open("k8s/base/postgres-statefulset.yaml"))
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+sys.stdout.write("".join(a + "\0" for a in args))
+PY
+}
+mapfile -d '' k8s_args < <(deploy_args k8s)
+mapfile -d '' compose_args < <(deploy_args compose)
+[ ${#k8s_args[@]} -gt 0 ] && [ ${#compose_args[@]} -gt 0 ] || fail "no server arguments read from the deploy files"
+
+# Each pgbank.* -c setting of ARGs is in force (when the extension defines it).
+settings_in_force() {
+	local a name value got
+	for a in "$@"; do
+		case $a in pgbank.*=*) ;; *) continue ;; esac
+		name=${a%%=*} value=${a#*=}
+		got=$(psql_t "SELECT setting FROM pg_settings WHERE name = '$name'")
+		[ -z "$got" ] || [ "$got" = "$value" ] || fail "$name is '$got', the deploy files pass '$value'"
+	done
+}
+
+echo "== first start (the Kubernetes StatefulSet's arguments)"
+start first "initialized $t/pgdata" "${k8s_args[@]}"
+settings_in_force "${k8s_args[@]}"
 grep -q "initialized $t/pgdata" "$t/first.log" || fail "no initialization message"
 [ "$(psql_t "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension")" = "pg_cron,pgbank,plpgsql" ] ||
 	fail "extensions: $(psql_t "SELECT string_agg(extname, ',') FROM pg_extension")"
@@ -106,16 +140,25 @@ grep -rqs "$key" "$t/pgdata" && fail "the token key is in the data directory"
 [ "$(psql_t "SELECT setting FROM pg_file_settings WHERE name = 'pgbank.token_key'")" = "$key" ] ||
 	fail "pgbank.token_key not read from $conf"
 [ "$(psql_t "SHOW pgbank.token_key")" = "$key" ] || fail "pgbank.token_key not in force"
+# pg_cron jobs: the image schedules every job the local set-up schedules
+# (scripts/setup.sh's cluster, running for the tests), with the same command.
+jobs="SELECT coalesce(string_agg(jobname || ' ' || schedule || ' ' || command, E'\n' ORDER BY jobname), '') FROM cron.job"
+local_jobs=$(as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -Atc "$jobs") || fail "cannot read the local cluster's cron.job"
+image_jobs=$(psql_t "$jobs")
+missing=$(comm -23 <(sort <<<"$local_jobs") <(sort <<<"$image_jobs"))
+[ -z "$missing" ] || fail "pg_cron jobs of the local set-up missing in the image: $missing"
+echo "ok   pg_cron jobs: $(grep -c . <<<"$image_jobs") in the image, all $(grep -c . <<<"$local_jobs") of the local set-up's"
 psql_t "CREATE TABLE public.marker AS SELECT 42 AS answer"
 echo "ok   first start: database, extensions, role, secret settings"
 
-echo "== restart with a rotated key"
+echo "== restart with a rotated key (compose's arguments)"
 stop
 as_pg rm "$t/secrets/token_key"
 as_pg scripts/gen-secrets.sh "$t/secrets" >/dev/null
 newkey=$(cat "$t/secrets/token_key")
 [ "$newkey" != "$key" ] || fail "gen-secrets wrote the same key"
-start second
+start second "" "${compose_args[@]}"
+settings_in_force "${compose_args[@]}"
 grep -q initialized "$t/second.log" && fail "initialized twice"
 [ "$(psql_t "SELECT answer FROM public.marker")" = 42 ] || fail "data lost on restart"
 [ "$(psql_t "SELECT setting FROM pg_file_settings WHERE name = 'pgbank.token_key'")" = "$newkey" ] ||
