@@ -31,7 +31,8 @@ runtime_conf=$sockets/pgbank-secrets.conf
 die() { printf 'pgbank-postgres: %s\n' "$*" >&2; exit 1; }
 
 read_secret() {
-	[ -r "$secrets/$1" ] || die "missing secret file $secrets/$1 (see docs/operations.md)"
+	[ -e "$secrets/$1" ] || die "missing secret file $secrets/$1 (see docs/operations.md)"
+	[ -r "$secrets/$1" ] || die "secret file $secrets/$1 is not readable by uid $(id -u)"
 	tr -d '\r\n' <"$secrets/$1"
 }
 
@@ -41,7 +42,7 @@ token_key=$(read_secret token_key)
 first_start=false
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	first_start=true
-	[ -r "$secrets/web_password" ] || die "missing secret file $secrets/web_password"
+	read_secret web_password >/dev/null
 	initdb -D "$PGDATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
 		--encoding=UTF8 --locale=C.UTF-8 >/dev/null
 	echo 'host all all all scram-sha-256' >>"$PGDATA/pg_hba.conf"

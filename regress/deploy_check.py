@@ -574,6 +574,19 @@ def main():
                         errs.append("%s: secret file %s is not ignored by git" % (path_, rel(f)))
         if o.get("kind") == "Secret" and (o.get("data") or o.get("stringData")):
             errs.append("%s: a Secret with values is committed" % path_)
+    # Secret volumes must be readable by the pod's non-root user: files are
+    # owned by root and the fsGroup (a supplementary group of the pod's
+    # processes), with the volume's defaultMode.
+    for path_, kind, name, c, o in k8s_containers:
+        spec = o["spec"]["template"]["spec"]
+        sc = spec.get("securityContext", {})
+        for v in spec.get("volumes", []):
+            if "secret" not in v:
+                continue
+            mode = v["secret"].get("defaultMode", 0o644)
+            if not (mode & 0o004 or (mode & 0o040 and sc.get("fsGroup") is not None)):
+                errs.append("%s %s: secret volume %s (mode %o) is unreadable by uid %s"
+                            % (path_, name, v["name"], mode, sc.get("runAsUser")))
     for name, s in (compose.get("secrets") or {}).items():
         f = os.path.join(ROOT, "docker", s["file"])
         if subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "--no-index", f]).returncode != 0:

@@ -3,10 +3,15 @@
 # (DIR = docker/secrets) or the example Kubernetes overlay (DIR =
 # k8s/overlays/example/secrets). Existing files are kept, so re-running
 # never rotates a key by accident. Both directories are ignored by git.
+#
+# The directory is 0700 (only you reach the files); the files are 0644,
+# because `docker compose` bind-mounts secret files with their host owner
+# and mode, and the containers read them as their own non-root users.
 set -euo pipefail
 dir=${1:?usage: scripts/gen-secrets.sh DIR}
 mkdir -p "$dir"
-umask 077
+chmod 0700 "$dir"
+umask 022
 gen() {
 	local file=$dir/$1
 	if [ -s "$file" ]; then

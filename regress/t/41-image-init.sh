@@ -86,6 +86,9 @@ printf '%s' "$(printf 'g%.0s' $(seq 64))" | as_pg tee "$t/secrets/token_key" >/d
 refuses "secret token_key must be 64 hex characters"
 as_pg rm "$t/secrets/token_key"
 as_pg scripts/gen-secrets.sh "$t/secrets" >/dev/null
+as_pg chmod 000 "$t/secrets/token_key"
+refuses "secret file $t/secrets/token_key is not readable by uid"
+as_pg chmod 644 "$t/secrets/token_key"
 as_pg mv "$t/secrets/web_password" "$t/web_password"
 refuses "missing secret file $t/secrets/web_password"
 as_pg mv "$t/web_password" "$t/secrets/web_password"
@@ -130,6 +133,23 @@ grep -q "initialized $t/pgdata" "$t/first.log" || fail "no initialization messag
 [ "$(psql_t "SHOW cron.database_name")" = pgbank ] || fail "cron.database_name"
 [ "$(psql_t "SELECT rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256\$%' FROM pg_authid WHERE rolname = '$PGBANK_WEB_ROLE'")" = t ] ||
 	fail "role $PGBANK_WEB_ROLE has no SCRAM password"
+# The stored SCRAM verifier is the one of the secret's password (RFC 5802:
+# StoredKey = H(HMAC(Hi(password, salt, i), "Client Key")), ServerKey).
+verifier=$(psql_t "SELECT rolpassword FROM pg_authid WHERE rolname = '$PGBANK_WEB_ROLE'")
+/usr/bin/python3 - "$verifier" "$t/secrets/web_password" <<'PY' || fail "pgbank_web's password is not the secret's"
+import base64, hashlib, hmac, sys
+m, rest = sys.argv[1].split("$", 1)
+iters_salt, keys = rest.split("$")
+iters, salt = iters_salt.split(":")
+stored, server = keys.split(":")
+pw = open(sys.argv[2], "rb").read().strip()
+salted = hashlib.pbkdf2_hmac("sha256", pw, base64.b64decode(salt), int(iters))
+client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+ok = (m == "SCRAM-SHA-256"
+      and base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored
+      and base64.b64encode(hmac.new(salted, b"Server Key", "sha256").digest()).decode() == server)
+sys.exit(0 if ok else 1)
+PY
 [ "$(psql_t "SELECT has_function_privilege('$PGBANK_WEB_ROLE', 'pgbank.create_account(text, text, bigint)', 'EXECUTE')")" = f ] ||
 	fail "$PGBANK_WEB_ROLE may call a non-API function"
 key=$(cat "$t/secrets/token_key")
