@@ -39,7 +39,13 @@ read_secret() {
 token_key=$(read_secret token_key)
 [[ $token_key =~ ^[0-9a-fA-F]{64}$ ]] || die "secret token_key must be 64 hex characters"
 
+# The first start marks its end, so that a failed one is not taken for a
+# finished one at the next start.
+done_marker=$PGDATA/pgbank-initialized
 first_start=false
+if [ -s "$PGDATA/PG_VERSION" ] && [ ! -e "$done_marker" ]; then
+	die "$PGDATA holds a cluster whose initialization did not finish; remove it and start again"
+fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	first_start=true
 	read_secret web_password >/dev/null
@@ -65,10 +71,10 @@ fi
 	umask 077
 	{
 		printf "pgbank.token_key = '%s'\n" "$token_key"
-		if [ -r "$secrets/smtp_username" ]; then
+		if [ -e "$secrets/smtp_username" ]; then
 			printf "pgbank.smtp_username = '%s'\n" "$(read_secret smtp_username | sed "s/'/''/g")"
 		fi
-		if [ -r "$secrets/smtp_password" ]; then
+		if [ -e "$secrets/smtp_password" ]; then
 			printf "pgbank.smtp_password = '%s'\n" "$(read_secret smtp_password | sed "s/'/''/g")"
 		fi
 	} >"$runtime_conf"
@@ -89,10 +95,11 @@ if $first_start; then
 	SQL
 	# The password is read by psql from the file, never put on a command line.
 	"${psql[@]}" -d "$dbname" -v web_role="$web_role" <<-SQL
-	\set web_password \`cat $secrets/web_password\`
+	\set web_password \`tr -d '\\r\\n' <$secrets/web_password\`
 	ALTER ROLE :"web_role" LOGIN PASSWORD :'web_password';
 	SQL
 	pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+	touch "$done_marker"
 	echo "pgbank-postgres: initialized $PGDATA (database $dbname, role $web_role)"
 fi
 

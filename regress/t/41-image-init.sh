@@ -173,6 +173,11 @@ echo "ok   first start: database, extensions, role, secret settings"
 
 echo "== restart with a rotated key (compose's arguments)"
 stop
+as_pg mv "$t/pgdata/pgbank-initialized" "$t/marker"
+if out=$(entrypoint 2>&1); then fail "started a cluster whose initialization did not finish"; fi
+grep -q "initialization did not finish" <<<"$out" || fail "wanted the unfinished-initialization refusal, got: $out"
+as_pg mv "$t/marker" "$t/pgdata/pgbank-initialized"
+echo "ok   refuses: a cluster whose first start did not finish"
 as_pg rm "$t/secrets/token_key"
 as_pg scripts/gen-secrets.sh "$t/secrets" >/dev/null
 newkey=$(cat "$t/secrets/token_key")
