@@ -11,7 +11,7 @@ PACKAGES=(
 	gcc make pkg-config ca-certificates curl jq python3
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron libpq-dev
 	libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev
-	python3-aiosmtpd wrk yamllint libipc-run-perl
+	python3-aiosmtpd wrk yamllint python3-yaml libipc-run-perl
 )
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -39,6 +39,14 @@ build_and_install() {
 		make -s install >/dev/null
 	fi
 }
+
+# `setup.sh --install-only`: packages, build and install, no cluster. The
+# container images (docker/) build with this, so they and the tests share it.
+if [ "${1:-}" = --install-only ]; then
+	install_packages
+	build_and_install
+	exit 0
+fi
 
 # PostgreSQL runs as an unprivileged user, which must reach the checkout.
 prepare_rundir() {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Static checks of the deploy files and docs (no Docker engine needed):
+#   yamllint   every YAML file in the repository (.yamllint)
+#   drift      docker/ and k8s/ against the shim's --help and routes, the
+#              extension's GUCs and the set-up (regress/deploy_check.py)
+#   docs       links and commands in README.md and docs/ (regress/doc_check.py)
+#   api        docs/api.md is the rendering of docs/openapi.json
+#   shell      bash -n of the deploy and set-up scripts
+# Every check runs; the suite fails if any failed.
+set -uo pipefail
+. "$(dirname "$0")/../../scripts/env.sh"
+cd "$PGBANK_ROOT"
+
+failed=()
+step() {
+	local name=$1
+	shift
+	echo "== $name"
+	if "$@"; then
+		echo "ok   $name"
+	else
+		echo "FAIL $name"
+		failed+=("$name")
+	fi
+}
+
+yaml_files() {
+	local n
+	n=$(git ls-files -co --exclude-standard '*.yaml' '*.yml' | wc -l)
+	echo "$n YAML files"
+	[ "$n" -gt 0 ] && yamllint -s -c .yamllint .
+}
+
+shell_syntax() {
+	local f rc=0
+	for f in docker/*.sh scripts/*.sh regress/t/*.sh; do
+		bash -n "$f" || rc=1
+	done
+	return $rc
+}
+
+# /usr/bin/python3: Debian's, with python3-yaml (yamllint's own dependency).
+step yamllint yaml_files
+step drift /usr/bin/python3 regress/deploy_check.py
+step docs /usr/bin/python3 regress/doc_check.py
+step api /usr/bin/python3 scripts/render-api.py --check
+step shell shell_syntax
+
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "40-deploy: failed: ${failed[*]}"
+	exit 1
+fi
+echo "40-deploy: all checks passed"
