@@ -80,18 +80,6 @@ pgbank_ledger_init(void)
 	/* nothing to configure yet */
 }
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "pgbank: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "pgbank: SPI_keepplan failed");
-	return plan;
-}
-
 static void
 prepare_plans(void)
 {
@@ -101,10 +89,10 @@ prepare_plans(void)
 
 	if (plan_move != NULL)
 		return;
-	plan_key_lock = prepare_kept(sql_key_lock, 1, text1);
-	plan_key_find = prepare_kept(sql_key_find, 1, text1);
-	plan_lock_account = prepare_kept(sql_lock_account, 1, int81);
-	plan_move = prepare_kept(sql_move, 5, move);
+	plan_key_lock = pgbank_prepare_kept(sql_key_lock, 1, text1);
+	plan_key_find = pgbank_prepare_kept(sql_key_find, 1, text1);
+	plan_lock_account = pgbank_prepare_kept(sql_lock_account, 1, int81);
+	plan_move = pgbank_prepare_kept(sql_move, 5, move);
 }
 
 static void

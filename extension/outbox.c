@@ -247,18 +247,6 @@ pgbank_outbox_init(void)
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 }
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "pgbank: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "pgbank: SPI_keepplan failed");
-	return plan;
-}
-
 static void
 prepare_plans(void)
 {
@@ -268,10 +256,10 @@ prepare_plans(void)
 
 	if (plan_retry != NULL)
 		return;
-	plan_sweep = prepare_kept(sql_sweep, 2, lease_max);
-	plan_claim = prepare_kept(sql_claim, 2, lease_max);
-	plan_sent = prepare_kept(sql_sent, 2, sent);
-	plan_retry = prepare_kept(sql_retry, 5, retry);
+	plan_sweep = pgbank_prepare_kept(sql_sweep, 2, lease_max);
+	plan_claim = pgbank_prepare_kept(sql_claim, 2, lease_max);
+	plan_sent = pgbank_prepare_kept(sql_sent, 2, sent);
+	plan_retry = pgbank_prepare_kept(sql_retry, 5, retry);
 }
 
 static void

@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -36,4 +37,21 @@ _PG_init(void)
 	pgbank_outbox_init();
 
 	MarkGUCPrefixReserved("pgbank");
+}
+
+/*
+ * Prepare an SPI plan and keep it for the life of the backend: every module
+ * prepares its plans once, on first use, and only executes them after.
+ * Failure here is a bug in a statement of ours, not a user error.
+ */
+SPIPlanPtr
+pgbank_prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "pgbank: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "pgbank: SPI_keepplan failed");
+	return plan;
 }

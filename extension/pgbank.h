@@ -6,6 +6,7 @@
 #define PGBANK_H
 
 #include "postgres.h"
+#include "executor/spi.h"
 #include "utils/elog.h"
 
 /*
@@ -28,5 +29,8 @@ extern void pgbank_token_init(void);
 extern void pgbank_session_init(void);
 extern void pgbank_email_init(void);
 extern void pgbank_outbox_init(void);
+
+/* SPI_prepare + SPI_keepplan, for plans kept for the life of the backend. */
+extern SPIPlanPtr pgbank_prepare_kept(const char *sql, int nargs, Oid *argtypes);
 
 #endif							/* PGBANK_H */
