@@ -21,6 +21,59 @@ BEGIN
 END
 $$;
 
+-- The rules for a user's fields, one place each: create_user, login and
+-- update_user check with these (a NULL is invalid; callers to which NULL
+-- means "keep" test for it first).
+CREATE FUNCTION pgbank.check_username(username text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF username IS NULL OR username !~ '^[a-zA-Z0-9_]{3,100}$' THEN
+		PERFORM pgbank.invalid_input('username',
+			'must be 3 to 100 letters, digits or underscores');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgbank.check_username(text) IS
+	'Raise 22023 (field username) unless 3 to 100 letters, digits or underscores';
+
+CREATE FUNCTION pgbank.check_password(password text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF password IS NULL OR length(password) < 6 OR length(password) > 1024 THEN
+		PERFORM pgbank.invalid_input('password', 'must be 6 to 1024 characters');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgbank.check_password(text) IS
+	'Raise 22023 (field password) unless 6 to 1024 characters';
+
+CREATE FUNCTION pgbank.check_full_name(full_name text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF full_name IS NULL OR length(btrim(full_name)) = 0 OR length(full_name) > 100 THEN
+		PERFORM pgbank.invalid_input('full_name', 'must be 1 to 100 characters');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgbank.check_full_name(text) IS
+	'Raise 22023 (field full_name) unless 1 to 100 characters, not all blank';
+
+CREATE FUNCTION pgbank.check_email(email text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF email IS NULL OR length(email) > 200
+	   OR email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN
+		PERFORM pgbank.invalid_input('email', 'must be a valid email address');
+	END IF;
+END
+$$;
+COMMENT ON FUNCTION pgbank.check_email(text) IS
+	'Raise 22023 (field email) unless an address of at most 200 characters';
+
 CREATE FUNCTION pgbank.create_user(username text, password text, full_name text, email text)
 	RETURNS pgbank.users
 	LANGUAGE plpgsql VOLATILE
@@ -28,20 +81,10 @@ CREATE FUNCTION pgbank.create_user(username text, password text, full_name text,
 DECLARE
 	u pgbank.users;
 BEGIN
-	IF username IS NULL OR username !~ '^[a-zA-Z0-9_]{3,100}$' THEN
-		PERFORM pgbank.invalid_input('username',
-			'must be 3 to 100 letters, digits or underscores');
-	END IF;
-	IF password IS NULL OR length(password) < 6 OR length(password) > 1024 THEN
-		PERFORM pgbank.invalid_input('password', 'must be 6 to 1024 characters');
-	END IF;
-	IF full_name IS NULL OR length(btrim(full_name)) = 0 OR length(full_name) > 100 THEN
-		PERFORM pgbank.invalid_input('full_name', 'must be 1 to 100 characters');
-	END IF;
-	IF email IS NULL OR length(email) > 200
-	   OR email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN
-		PERFORM pgbank.invalid_input('email', 'must be a valid email address');
-	END IF;
+	PERFORM pgbank.check_username(username);
+	PERFORM pgbank.check_password(password);
+	PERFORM pgbank.check_full_name(full_name);
+	PERFORM pgbank.check_email(email);
 	BEGIN
 		INSERT INTO pgbank.users (username, hashed_password, full_name, email)
 		VALUES (username, pgbank.hash_password(password), full_name, email)
