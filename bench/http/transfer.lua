@@ -1,14 +1,12 @@
 -- wrk: POST /transfers with keep-alive, from a random client's account to
--- another's, 1 cent in USD. Clients (token, account id) come from the file
--- named by BENCH_CLIENTS, one "token<TAB>account_id" per line.
+-- another's, 1 cent in USD. Clients come from BENCH_CLIENTS (see
+-- clients.lua).
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or ""
+local common = dofile(here .. "clients.lua")
 local clients = {}
 
 function init(args)
-	for line in io.lines(os.getenv("BENCH_CLIENTS")) do
-		local token, id = line:match("^(%S+)\t(%d+)$")
-		clients[#clients + 1] = {token = token, id = id}
-	end
-	math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000))
+	clients = common.load()
 end
 
 function request()
@@ -24,8 +22,4 @@ function request()
 	}, body)
 end
 
-function done(summary, latency, requests)
-	io.write(string.format("non-2xx or errors: %d\n",
-		summary.errors.status + summary.errors.connect + summary.errors.read +
-		summary.errors.write + summary.errors.timeout))
-end
+done = common.done
