@@ -95,17 +95,6 @@ prepare_plans(void)
 	plan_move = pgbank_prepare_kept(sql_move, 5, move);
 }
 
-static void
-run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "pgbank: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	if (expected >= 0 && SPI_processed != (uint64) expected)
-		elog(ERROR, "pgbank: expected %d rows, got " UINT64_FORMAT, expected, SPI_processed);
-}
-
 static Datum
 spi_value(int col, bool *isnull)
 {
@@ -139,7 +128,7 @@ lock_account(int64 id)
 	LockedAccount acc = {false, 0, NULL};
 	bool		isnull;
 
-	run_plan(plan_lock_account, &arg, NULL, -1);
+	pgbank_run_plan(plan_lock_account, &arg, NULL, -1);
 	if (SPI_processed == 1)
 	{
 		acc.found = true;
@@ -173,8 +162,8 @@ replay_transfer(text *key, int64 from, int64 to, int64 amount,
 	bool		isnull;
 	char	   *stored_currency;
 
-	run_plan(plan_key_lock, &arg, NULL, 1);
-	run_plan(plan_key_find, &arg, NULL, -1);
+	pgbank_run_plan(plan_key_lock, &arg, NULL, 1);
+	pgbank_run_plan(plan_key_find, &arg, NULL, -1);
 	if (SPI_processed == 0)
 		return false;
 
@@ -291,7 +280,7 @@ pgbank_transfer(PG_FUNCTION_ARGS)
 		values[2] = Int64GetDatum(amount);
 		values[3] = CStringGetTextDatum(src->currency);
 		values[4] = PointerGetDatum(key);
-		run_plan(plan_move, values, nulls, 1);
+		pgbank_run_plan(plan_move, values, nulls, 1);
 	}
 	result = result_from_spi(resdesc, 1, callercxt);
 

@@ -262,15 +262,6 @@ prepare_plans(void)
 	plan_retry = pgbank_prepare_kept(sql_retry, 5, retry);
 }
 
-static void
-run_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "pgbank: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-}
-
 /*
  * Claim the oldest due message; false when none is due. The copy is made
  * in the caller's memory context.
@@ -285,8 +276,8 @@ claim_message(OutboxMessage *m, MemoryContext cxt)
 	MemoryContext old;
 	bool		isnull;
 
-	run_plan(plan_sweep, values, NULL);
-	run_plan(plan_claim, values, NULL);
+	pgbank_run_plan(plan_sweep, values, NULL, -1);
+	pgbank_run_plan(plan_claim, values, NULL, -1);
 	if (SPI_processed == 0)
 		return false;
 
@@ -314,13 +305,13 @@ record_result(const OutboxMessage *m, const char *error)
 	values[0] = Int64GetDatum(m->id);
 	values[1] = TimestampTzGetDatum(m->claimed_at);
 	if (error == NULL)
-		run_plan(plan_sent, values, NULL);
+		pgbank_run_plan(plan_sent, values, NULL, -1);
 	else
 	{
 		values[2] = CStringGetTextDatum(error);
 		values[3] = Int32GetDatum(outbox_max_attempts);
 		values[4] = Float8GetDatum((double) outbox_backoff_ms);
-		run_plan(plan_retry, values, NULL);
+		pgbank_run_plan(plan_retry, values, NULL, -1);
 	}
 	if (SPI_processed != 1)
 		ereport(WARNING,

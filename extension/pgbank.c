@@ -1,6 +1,7 @@
 /*
  * pgbank.c
- *		Module magic and start-up of the pgbank extension.
+ *		Module magic and start-up of the pgbank extension, and the SPI
+ *		helpers its modules share.
  *
  * Each module defines its own settings in its init function; the prefix
  * "pgbank" is then reserved so a misspelt setting is reported. pgbank is
@@ -54,4 +55,20 @@ pgbank_prepare_kept(const char *sql, int nargs, Oid *argtypes)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "pgbank: SPI_keepplan failed");
 	return plan;
+}
+
+/*
+ * Execute a kept plan (read-write, no row limit). With expected >= 0, the
+ * statement must have processed exactly that many rows. Failures here are
+ * bugs, not user errors.
+ */
+void
+pgbank_run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "pgbank: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (expected >= 0 && SPI_processed != (uint64) expected)
+		elog(ERROR, "pgbank: expected %d rows, got " UINT64_FORMAT, expected, SPI_processed);
 }
