@@ -1,12 +1,6 @@
 -- wrk: GET /accounts/{id} with keep-alive, a random client reading its own
--- account. Clients come from BENCH_CLIENTS (see clients.lua).
-local here = debug.getinfo(1, "S").source:match("^@(.*/)") or ""
-local common = dofile(here .. "clients.lua")
-local clients = {}
-
-function init(args)
-	clients = common.load()
-end
+-- account. clients.lua reads the clients (BENCH_CLIENTS) and counts errors.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "clients.lua")
 
 function request()
 	local c = clients[math.random(#clients)]
@@ -14,5 +8,3 @@ function request()
 		["Authorization"] = "Bearer " .. c.token,
 	})
 end
-
-done = common.done

@@ -1,13 +1,7 @@
 -- wrk: POST /transfers with keep-alive, from a random client's account to
--- another's, 1 cent in USD. Clients come from BENCH_CLIENTS (see
--- clients.lua).
-local here = debug.getinfo(1, "S").source:match("^@(.*/)") or ""
-local common = dofile(here .. "clients.lua")
-local clients = {}
-
-function init(args)
-	clients = common.load()
-end
+-- another's, 1 cent in USD. clients.lua reads the clients (BENCH_CLIENTS)
+-- and counts errors.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "clients.lua")
 
 function request()
 	local n = #clients
@@ -21,5 +15,3 @@ function request()
 		["Content-Type"] = "application/json",
 	}, body)
 end
-
-done = common.done
