@@ -223,8 +223,8 @@ DECLARE
 	rt record;
 	at pgbank.renew_result;
 BEGIN
-	PERFORM pgbank.check_username(username);
-	PERFORM pgbank.check_password(password);
+	PERFORM pgbank.check_user_field('username', username);
+	PERFORM pgbank.check_user_field('password', password);
 	IF length(user_agent) > 1024 THEN
 		PERFORM pgbank.invalid_input('user_agent', 'must be at most 1024 characters');
 	END IF;
@@ -387,16 +387,16 @@ DECLARE
 	u pgbank.users;
 BEGIN
 	claims := pgbank.verify_access_token(token);
-	PERFORM pgbank.check_username(username);
+	PERFORM pgbank.check_user_field('username', username);
 	-- NULL keeps a field.
 	IF full_name IS NOT NULL THEN
-		PERFORM pgbank.check_full_name(full_name);
+		PERFORM pgbank.check_user_field('full_name', full_name);
 	END IF;
 	IF email IS NOT NULL THEN
-		PERFORM pgbank.check_email(email);
+		PERFORM pgbank.check_user_field('email', email);
 	END IF;
 	IF password IS NOT NULL THEN
-		PERFORM pgbank.check_password(password);
+		PERFORM pgbank.check_user_field('password', password);
 	END IF;
 	IF NOT (pgbank.caller_has_role(claims, 'banker') OR pgbank.caller_has_role(claims, 'admin')
 			OR (claims.username = username AND pgbank.caller_has_role(claims, 'depositor'))) THEN
