@@ -309,8 +309,7 @@ pgbank_jwt_hs256_sign(PG_FUNCTION_ARGS)
 	result = pgbank_jwt_sign(VARDATA_ANY(claims), VARSIZE_ANY_EXHDR(claims),
 							 (unsigned char *) VARDATA_ANY(key),
 							 VARSIZE_ANY_EXHDR(key));
-	if ((Pointer) key != DatumGetPointer(PG_GETARG_DATUM(1)))
-		sodium_memzero(key, VARSIZE_ANY(key));
+	pgbank_wipe_key_copy(key, PG_GETARG_DATUM(1));
 	PG_RETURN_TEXT_P(result);
 }
 
@@ -336,7 +335,6 @@ pgbank_jwt_hs256_verify(PG_FUNCTION_ARGS)
 							   (unsigned char *) VARDATA_ANY(key),
 							   VARSIZE_ANY_EXHDR(key),
 							   GetCurrentStatementStartTimestamp());
-	if ((Pointer) key != DatumGetPointer(PG_GETARG_DATUM(1)))
-		sodium_memzero(key, VARSIZE_ANY(key));
+	pgbank_wipe_key_copy(key, PG_GETARG_DATUM(1));
 	PG_RETURN_TEXT_P(result);
 }

@@ -80,18 +80,6 @@ pgbank_ledger_init(void)
 	/* nothing to configure yet */
 }
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "pgbank: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "pgbank: SPI_keepplan failed");
-	return plan;
-}
-
 static void
 prepare_plans(void)
 {
@@ -101,21 +89,10 @@ prepare_plans(void)
 
 	if (plan_move != NULL)
 		return;
-	plan_key_lock = prepare_kept(sql_key_lock, 1, text1);
-	plan_key_find = prepare_kept(sql_key_find, 1, text1);
-	plan_lock_account = prepare_kept(sql_lock_account, 1, int81);
-	plan_move = prepare_kept(sql_move, 5, move);
-}
-
-static void
-run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "pgbank: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	if (expected >= 0 && SPI_processed != (uint64) expected)
-		elog(ERROR, "pgbank: expected %d rows, got " UINT64_FORMAT, expected, SPI_processed);
+	plan_key_lock = pgbank_prepare_kept(sql_key_lock, 1, text1);
+	plan_key_find = pgbank_prepare_kept(sql_key_find, 1, text1);
+	plan_lock_account = pgbank_prepare_kept(sql_lock_account, 1, int81);
+	plan_move = pgbank_prepare_kept(sql_move, 5, move);
 }
 
 static Datum
@@ -151,7 +128,7 @@ lock_account(int64 id)
 	LockedAccount acc = {false, 0, NULL};
 	bool		isnull;
 
-	run_plan(plan_lock_account, &arg, NULL, -1);
+	pgbank_run_plan(plan_lock_account, &arg, NULL, -1);
 	if (SPI_processed == 1)
 	{
 		acc.found = true;
@@ -185,8 +162,8 @@ replay_transfer(text *key, int64 from, int64 to, int64 amount,
 	bool		isnull;
 	char	   *stored_currency;
 
-	run_plan(plan_key_lock, &arg, NULL, 1);
-	run_plan(plan_key_find, &arg, NULL, -1);
+	pgbank_run_plan(plan_key_lock, &arg, NULL, 1);
+	pgbank_run_plan(plan_key_find, &arg, NULL, -1);
 	if (SPI_processed == 0)
 		return false;
 
@@ -303,7 +280,7 @@ pgbank_transfer(PG_FUNCTION_ARGS)
 		values[2] = Int64GetDatum(amount);
 		values[3] = CStringGetTextDatum(src->currency);
 		values[4] = PointerGetDatum(key);
-		run_plan(plan_move, values, nulls, 1);
+		pgbank_run_plan(plan_move, values, nulls, 1);
 	}
 	result = result_from_spi(resdesc, 1, callercxt);
 

@@ -247,18 +247,6 @@ pgbank_outbox_init(void)
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 }
 
-static SPIPlanPtr
-prepare_kept(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
-
-	if (plan == NULL)
-		elog(ERROR, "pgbank: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "pgbank: SPI_keepplan failed");
-	return plan;
-}
-
 static void
 prepare_plans(void)
 {
@@ -268,19 +256,10 @@ prepare_plans(void)
 
 	if (plan_retry != NULL)
 		return;
-	plan_sweep = prepare_kept(sql_sweep, 2, lease_max);
-	plan_claim = prepare_kept(sql_claim, 2, lease_max);
-	plan_sent = prepare_kept(sql_sent, 2, sent);
-	plan_retry = prepare_kept(sql_retry, 5, retry);
-}
-
-static void
-run_plan(SPIPlanPtr plan, Datum *values, const char *nulls)
-{
-	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
-
-	if (rc < 0)
-		elog(ERROR, "pgbank: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	plan_sweep = pgbank_prepare_kept(sql_sweep, 2, lease_max);
+	plan_claim = pgbank_prepare_kept(sql_claim, 2, lease_max);
+	plan_sent = pgbank_prepare_kept(sql_sent, 2, sent);
+	plan_retry = pgbank_prepare_kept(sql_retry, 5, retry);
 }
 
 /*
@@ -297,8 +276,8 @@ claim_message(OutboxMessage *m, MemoryContext cxt)
 	MemoryContext old;
 	bool		isnull;
 
-	run_plan(plan_sweep, values, NULL);
-	run_plan(plan_claim, values, NULL);
+	pgbank_run_plan(plan_sweep, values, NULL, -1);
+	pgbank_run_plan(plan_claim, values, NULL, -1);
 	if (SPI_processed == 0)
 		return false;
 
@@ -326,13 +305,13 @@ record_result(const OutboxMessage *m, const char *error)
 	values[0] = Int64GetDatum(m->id);
 	values[1] = TimestampTzGetDatum(m->claimed_at);
 	if (error == NULL)
-		run_plan(plan_sent, values, NULL);
+		pgbank_run_plan(plan_sent, values, NULL, -1);
 	else
 	{
 		values[2] = CStringGetTextDatum(error);
 		values[3] = Int32GetDatum(outbox_max_attempts);
 		values[4] = Float8GetDatum((double) outbox_backoff_ms);
-		run_plan(plan_retry, values, NULL);
+		pgbank_run_plan(plan_retry, values, NULL, -1);
 	}
 	if (SPI_processed != 1)
 		ereport(WARNING,

@@ -184,9 +184,12 @@ check_key_length(bytea *key, size_t expected, const char *field)
 				 errdetail("Field: %s.", field)));
 }
 
-/* Wipe a detoasted copy of a key argument (not the caller's datum). */
-static void
-wipe_key_copy(bytea *key, Datum original)
+/*
+ * Wipe and free a detoasted copy of a key argument; the caller's datum itself
+ * is left alone.
+ */
+void
+pgbank_wipe_key_copy(bytea *key, Datum original)
 {
 	if ((Pointer) key != DatumGetPointer(original))
 	{
@@ -446,7 +449,7 @@ pgbank_paseto_v4_local_encrypt(PG_FUNCTION_ARGS)
 										 VARDATA_ANY(footer), VARSIZE_ANY_EXHDR(footer),
 										 VARDATA_ANY(ia), VARSIZE_ANY_EXHDR(ia),
 										 NULL);
-	wipe_key_copy(key, PG_GETARG_DATUM(1));
+	pgbank_wipe_key_copy(key, PG_GETARG_DATUM(1));
 	PG_RETURN_TEXT_P(result);
 }
 
@@ -487,7 +490,7 @@ pgbank_paseto_v4_local_encrypt_nonce(PG_FUNCTION_ARGS)
 										 VARDATA_ANY(footer), VARSIZE_ANY_EXHDR(footer),
 										 VARDATA_ANY(ia), VARSIZE_ANY_EXHDR(ia),
 										 (unsigned char *) VARDATA_ANY(nonce));
-	wipe_key_copy(key, PG_GETARG_DATUM(1));
+	pgbank_wipe_key_copy(key, PG_GETARG_DATUM(1));
 	PG_RETURN_TEXT_P(result);
 }
 
@@ -515,7 +518,7 @@ pgbank_paseto_v4_local_decrypt(PG_FUNCTION_ARGS)
 	result = pgbank_paseto_local_decrypt(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token),
 										 (unsigned char *) VARDATA_ANY(key),
 										 VARDATA_ANY(ia), VARSIZE_ANY_EXHDR(ia));
-	wipe_key_copy(key, PG_GETARG_DATUM(1));
+	pgbank_wipe_key_copy(key, PG_GETARG_DATUM(1));
 	PG_RETURN_TEXT_P(result);
 }
 
@@ -575,7 +578,7 @@ pgbank_paseto_v4_public_sign(PG_FUNCTION_ARGS)
 	memcpy(body, VARDATA_ANY(payload), mlen);
 	crypto_sign_ed25519_detached(body + mlen, NULL, (unsigned char *) pre.data,
 								 pre.len, (unsigned char *) VARDATA_ANY(sk));
-	wipe_key_copy(sk, PG_GETARG_DATUM(1));
+	pgbank_wipe_key_copy(sk, PG_GETARG_DATUM(1));
 	pfree(pre.data);
 
 	result = assemble_token(PUBLIC_HEADER, body, mlen + crypto_sign_ed25519_BYTES,

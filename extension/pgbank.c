@@ -1,6 +1,7 @@
 /*
  * pgbank.c
- *		Module magic and start-up of the pgbank extension.
+ *		Module magic and start-up of the pgbank extension, and the SPI
+ *		helpers its modules share.
  *
  * Each module defines its own settings in its init function; the prefix
  * "pgbank" is then reserved so a misspelt setting is reported. pgbank is
@@ -11,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -36,4 +38,37 @@ _PG_init(void)
 	pgbank_outbox_init();
 
 	MarkGUCPrefixReserved("pgbank");
+}
+
+/*
+ * Prepare an SPI plan and keep it for the life of the backend: every module
+ * prepares its plans once, on first use, and only executes them after.
+ * Failure here is a bug in a statement of ours, not a user error.
+ */
+SPIPlanPtr
+pgbank_prepare_kept(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+
+	if (plan == NULL)
+		elog(ERROR, "pgbank: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "pgbank: SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * Execute a kept plan (read-write, no row limit). With expected >= 0, the
+ * statement must have processed exactly that many rows. Failures here are
+ * bugs, not user errors.
+ */
+void
+pgbank_run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_plan(plan, values, nulls, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "pgbank: SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	if (expected >= 0 && SPI_processed != (uint64) expected)
+		elog(ERROR, "pgbank: expected %d rows, got " UINT64_FORMAT, expected, SPI_processed);
 }

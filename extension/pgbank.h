@@ -6,6 +6,7 @@
 #define PGBANK_H
 
 #include "postgres.h"
+#include "executor/spi.h"
 #include "utils/elog.h"
 
 /*
@@ -28,5 +29,12 @@ extern void pgbank_token_init(void);
 extern void pgbank_session_init(void);
 extern void pgbank_email_init(void);
 extern void pgbank_outbox_init(void);
+
+/* SPI_prepare + SPI_keepplan, for plans kept for the life of the backend. */
+extern SPIPlanPtr pgbank_prepare_kept(const char *sql, int nargs,
+									  Oid *argtypes);
+/* SPI_execute_plan; expected >= 0 is the number of rows it must process. */
+extern void pgbank_run_plan(SPIPlanPtr plan, Datum *values, const char *nulls,
+							int expected);
 
 #endif							/* PGBANK_H */

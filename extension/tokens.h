@@ -44,4 +44,7 @@ extern void pgbank_token_invalid(const char *message) pg_attribute_noreturn();
 extern void pgbank_check_not_null(bool isnull, const char *field);
 extern void pgbank_check_utf8(const char *s, size_t len, const char *what);
 
+/* Key arguments: wipe a detoasted copy once it is no longer needed. */
+extern void pgbank_wipe_key_copy(bytea *key, Datum original);
+
 #endif							/* PGBANK_TOKENS_H */

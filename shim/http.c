@@ -63,15 +63,6 @@ extern const uint64_t pgbank_openapi_size;
 static char *openapi_loaded;
 static size_t openapi_loaded_len;
 
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
 /* ----- answers ----- */
 
 /*

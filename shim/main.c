@@ -128,6 +128,18 @@ log_line(const char *level, const char *message)
 	log_end(&b);
 }
 
+/* ----- time ----- */
+
+/* Seconds on the monotonic clock: for durations and deadlines only. */
+double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
 /* ----- configuration ----- */
 
 static void

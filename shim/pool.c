@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "shim.h"
 
@@ -48,15 +47,6 @@ static int	count_connected;
 static int	count_busy;
 static uint64_t count_connects;
 static uint64_t count_failures;
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 void
 pool_init(int size)

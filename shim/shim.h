@@ -157,4 +157,7 @@ extern void log_line(const char *level, const char *message);
 extern void log_begin(StrBuf *b, const char *level);
 extern void log_end(StrBuf *b);
 
+/* Monotonic clock in seconds, for durations and deadlines (main.c). */
+extern double now_seconds(void);
+
 #endif							/* PGBANK_SHIM_H */

@@ -21,6 +21,38 @@ BEGIN
 END
 $$;
 
+-- The rules for a user's fields, each in one place: create_user, login and
+-- update_user check with this. NULL is invalid; a caller to which NULL
+-- means "keep the field" tests for it first.
+CREATE FUNCTION pgbank.check_user_field(field text, value text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	CASE field
+	WHEN 'username' THEN
+		IF value IS NULL OR value !~ '^[a-zA-Z0-9_]{3,100}$' THEN
+			PERFORM pgbank.invalid_input(field,
+				'must be 3 to 100 letters, digits or underscores');
+		END IF;
+	WHEN 'password' THEN
+		IF value IS NULL OR length(value) < 6 OR length(value) > 1024 THEN
+			PERFORM pgbank.invalid_input(field, 'must be 6 to 1024 characters');
+		END IF;
+	WHEN 'full_name' THEN
+		IF value IS NULL OR length(btrim(value)) = 0 OR length(value) > 100 THEN
+			PERFORM pgbank.invalid_input(field, 'must be 1 to 100 characters');
+		END IF;
+	WHEN 'email' THEN
+		IF value IS NULL OR length(value) > 200
+		   OR value !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN
+			PERFORM pgbank.invalid_input(field, 'must be a valid email address');
+		END IF;
+	END CASE;
+END
+$$;
+COMMENT ON FUNCTION pgbank.check_user_field(text, text) IS
+	'Check a username, password, full_name or email against its rule; 22023 naming the field';
+
 CREATE FUNCTION pgbank.create_user(username text, password text, full_name text, email text)
 	RETURNS pgbank.users
 	LANGUAGE plpgsql VOLATILE
@@ -28,20 +60,10 @@ CREATE FUNCTION pgbank.create_user(username text, password text, full_name text,
 DECLARE
 	u pgbank.users;
 BEGIN
-	IF username IS NULL OR username !~ '^[a-zA-Z0-9_]{3,100}$' THEN
-		PERFORM pgbank.invalid_input('username',
-			'must be 3 to 100 letters, digits or underscores');
-	END IF;
-	IF password IS NULL OR length(password) < 6 OR length(password) > 1024 THEN
-		PERFORM pgbank.invalid_input('password', 'must be 6 to 1024 characters');
-	END IF;
-	IF full_name IS NULL OR length(btrim(full_name)) = 0 OR length(full_name) > 100 THEN
-		PERFORM pgbank.invalid_input('full_name', 'must be 1 to 100 characters');
-	END IF;
-	IF email IS NULL OR length(email) > 200
-	   OR email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$' THEN
-		PERFORM pgbank.invalid_input('email', 'must be a valid email address');
-	END IF;
+	PERFORM pgbank.check_user_field('username', username);
+	PERFORM pgbank.check_user_field('password', password);
+	PERFORM pgbank.check_user_field('full_name', full_name);
+	PERFORM pgbank.check_user_field('email', email);
 	BEGIN
 		INSERT INTO pgbank.users (username, hashed_password, full_name, email)
 		VALUES (username, pgbank.hash_password(password), full_name, email)

@@ -223,13 +223,8 @@ DECLARE
 	rt record;
 	at pgbank.renew_result;
 BEGIN
-	IF username IS NULL OR username !~ '^[a-zA-Z0-9_]{3,100}$' THEN
-		PERFORM pgbank.invalid_input('username',
-			'must be 3 to 100 letters, digits or underscores');
-	END IF;
-	IF password IS NULL OR length(password) < 6 OR length(password) > 1024 THEN
-		PERFORM pgbank.invalid_input('password', 'must be 6 to 1024 characters');
-	END IF;
+	PERFORM pgbank.check_user_field('username', username);
+	PERFORM pgbank.check_user_field('password', password);
 	IF length(user_agent) > 1024 THEN
 		PERFORM pgbank.invalid_input('user_agent', 'must be at most 1024 characters');
 	END IF;
@@ -392,18 +387,16 @@ DECLARE
 	u pgbank.users;
 BEGIN
 	claims := pgbank.verify_access_token(token);
-	IF username IS NULL OR username !~ '^[a-zA-Z0-9_]{3,100}$' THEN
-		PERFORM pgbank.invalid_input('username',
-			'must be 3 to 100 letters, digits or underscores');
+	PERFORM pgbank.check_user_field('username', username);
+	-- NULL keeps a field.
+	IF full_name IS NOT NULL THEN
+		PERFORM pgbank.check_user_field('full_name', full_name);
 	END IF;
-	IF full_name IS NOT NULL AND (length(btrim(full_name)) = 0 OR length(full_name) > 100) THEN
-		PERFORM pgbank.invalid_input('full_name', 'must be 1 to 100 characters');
+	IF email IS NOT NULL THEN
+		PERFORM pgbank.check_user_field('email', email);
 	END IF;
-	IF email IS NOT NULL AND (length(email) > 200 OR email !~ '^[^@\s]+@[^@\s]+\.[^@\s]+$') THEN
-		PERFORM pgbank.invalid_input('email', 'must be a valid email address');
-	END IF;
-	IF password IS NOT NULL AND (length(password) < 6 OR length(password) > 1024) THEN
-		PERFORM pgbank.invalid_input('password', 'must be 6 to 1024 characters');
+	IF password IS NOT NULL THEN
+		PERFORM pgbank.check_user_field('password', password);
 	END IF;
 	IF NOT (pgbank.caller_has_role(claims, 'banker') OR pgbank.caller_has_role(claims, 'admin')
 			OR (claims.username = username AND pgbank.caller_has_role(claims, 'depositor'))) THEN
