@@ -168,10 +168,8 @@ static void
 check_jwt_key(size_t keylen)
 {
 	if (keylen < JWT_MIN_KEY_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid key: must be at least %d bytes", JWT_MIN_KEY_BYTES),
-				 errdetail("Field: key.")));
+		pgbank_invalid_input("key", psprintf("must be at least %d bytes",
+											 JWT_MIN_KEY_BYTES));
 }
 
 /*
@@ -301,10 +299,7 @@ pgbank_jwt_hs256_sign(PG_FUNCTION_ARGS)
 	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
 		p++;
 	if (p == end || *p != '{')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid claims: must be a json object"),
-				 errdetail("Field: claims.")));
+		pgbank_invalid_input("claims", "must be a json object");
 
 	result = pgbank_jwt_sign(VARDATA_ANY(claims), VARSIZE_ANY_EXHDR(claims),
 							 (unsigned char *) VARDATA_ANY(key),

@@ -225,10 +225,7 @@ pgbank_transfer(PG_FUNCTION_ARGS)
 				 errmsg("cannot transfer from an account to itself"),
 				 errdetail("Field: to_account_id.")));
 	if (key != NULL && (VARSIZE_ANY_EXHDR(key) == 0 || VARSIZE_ANY_EXHDR(key) > 255))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid idempotency_key: must be 1 to 255 characters"),
-				 errdetail("Field: idempotency_key.")));
+		pgbank_invalid_input("idempotency_key", "must be 1 to 255 characters");
 
 	if (get_call_result_type(fcinfo, NULL, &resdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "pgbank: transfer must return a composite type");

@@ -495,10 +495,7 @@ deliver(int max_messages, bool nonatomic)
 	int			i;
 
 	if (max_messages < 1 || max_messages > 1000)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid max_messages: must be between 1 and 1000"),
-				 errdetail("Field: max_messages.")));
+		pgbank_invalid_input("max_messages", "must be between 1 and 1000");
 
 	if (SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0) != SPI_OK_CONNECT)
 		elog(ERROR, "pgbank: SPI_connect failed");
@@ -556,10 +553,7 @@ pgbank_run_outbox(PG_FUNCTION_ARGS)
 		 "committing after each claim and result" :
 		 "atomic context, running in the caller's transaction");
 	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid max_messages: must be between 1 and 1000"),
-				 errdetail("Field: max_messages.")));
+		pgbank_invalid_input("max_messages", "must be between 1 and 1000");
 	deliver(PG_GETARG_INT32(0), nonatomic);
 	PG_RETURN_VOID();
 }

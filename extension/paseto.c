@@ -178,10 +178,7 @@ static void
 check_key_length(bytea *key, size_t expected, const char *field)
 {
 	if (VARSIZE_ANY_EXHDR(key) != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid %s: must be %zu bytes", field, expected),
-				 errdetail("Field: %s.", field)));
+		pgbank_invalid_input(field, psprintf("must be %zu bytes", expected));
 }
 
 /*

@@ -1,7 +1,7 @@
 /*
  * pgbank.c
- *		Module magic and start-up of the pgbank extension, and the SPI
- *		helpers its modules share.
+ *		Module magic and start-up of the pgbank extension, and the SPI and
+ *		error helpers its modules share.
  *
  * Each module defines its own settings in its init function; the prefix
  * "pgbank" is then reserved so a misspelt setting is reported. pgbank is
@@ -38,6 +38,21 @@ _PG_init(void)
 	pgbank_outbox_init();
 
 	MarkGUCPrefixReserved("pgbank");
+}
+
+/*
+ * Reject an argument as pgbank.invalid_input(field, message) does in SQL:
+ * 22023, "invalid <field>: <message>", a detail and the column naming the
+ * field, so an error reads the same whichever side raised it.
+ */
+void
+pgbank_invalid_input(const char *field, const char *message)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid %s: %s", field, message),
+			 errdetail("Field: %s.", field),
+			 err_generic_string(PG_DIAG_COLUMN_NAME, field)));
 }
 
 /*

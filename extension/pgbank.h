@@ -22,6 +22,13 @@
 #define ERRCODE_PGBANK_IDEMPOTENCY_CONFLICT	MAKE_SQLSTATE('P','B','0','0','5')
 #define ERRCODE_PGBANK_LOGIN_THROTTLED		MAKE_SQLSTATE('P','B','0','1','5')
 
+/*
+ * 22023 "invalid <field>: <message>" naming the field: the C twin of the SQL
+ * function pgbank.invalid_input(field, message).
+ */
+extern void pgbank_invalid_input(const char *field,
+								 const char *message) pg_attribute_noreturn();
+
 /* Module initialisation, called from _PG_init in pgbank.c. */
 extern void pgbank_password_init(void);
 extern void pgbank_ledger_init(void);

@@ -184,10 +184,7 @@ throttle_key(text *username, char *key)
 	int			len = VARSIZE_ANY_EXHDR(username);
 
 	if (len >= THROTTLE_KEY_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid username: too long"),
-				 errdetail("Field: username.")));
+		pgbank_invalid_input("username", "too long");
 	memset(key, 0, THROTTLE_KEY_LEN);
 	memcpy(key, VARDATA_ANY(username), len);
 }

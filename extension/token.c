@@ -151,10 +151,7 @@ append_rfc3339(StringInfo buf, TimestampTz ts)
 
 	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0 ||
 		tm.tm_year < 1 || tm.tm_year > 9999)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid duration: the expiry time is out of range"),
-				 errdetail("Field: duration.")));
+		pgbank_invalid_input("duration", "the expiry time is out of range");
 	appendStringInfo(buf, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06dZ\"",
 					 tm.tm_year, tm.tm_mon, tm.tm_mday,
 					 tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
@@ -481,15 +478,6 @@ make_payload(const char *id, const char *username, Datum *roles, int nroles,
 	return buf.data;
 }
 
-static void
-invalid_argument(const char *field, const char *message)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid %s: %s", field, message),
-			 errdetail("Field: %s.", field)));
-}
-
 /*
  * SQL function: pgbank.token_issue(username text, roles text[],
  *		duration interval) RETURNS TABLE (token text, token_id uuid,
@@ -516,20 +504,20 @@ pgbank_token_issue(PG_FUNCTION_ARGS)
 	int			i;
 
 	if (PG_ARGISNULL(0) || VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
-		invalid_argument("username", "must not be empty");
+		pgbank_invalid_input("username", "must not be empty");
 	if (PG_ARGISNULL(1))
-		invalid_argument("roles", "must not be null");
+		pgbank_invalid_input("roles", "must not be null");
 	if (PG_ARGISNULL(2))
-		invalid_argument("duration", "must not be null");
+		pgbank_invalid_input("duration", "must not be null");
 	username = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	roles_array = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(roles_array) > 1)
-		invalid_argument("roles", "must be a one-dimensional array");
+		pgbank_invalid_input("roles", "must be a one-dimensional array");
 	deconstruct_array(roles_array, TEXTOID, -1, false, TYPALIGN_INT,
 					  &roles, &role_nulls, &nroles);
 	for (i = 0; i < nroles; i++)
 		if (role_nulls[i])
-			invalid_argument("roles", "must not contain null");
+			pgbank_invalid_input("roles", "must not contain null");
 
 	if (!configured_key(key))
 		ereport(ERROR,
