@@ -115,6 +115,10 @@ SELECT pgbank.transfer(2, 1, 7, NULL, 'key-1');
 SELECT pgbank.transfer(1, 2, 7, 'EUR', 'key-1');
 \set VERBOSITY default
 SELECT pgbank.transfer(1, 2, 8, NULL, 'key-1');
+-- an idempotency key is 1 to 255 characters
+SELECT pgbank.transfer(1, 2, 7, NULL, '');
+SELECT pgbank.transfer(1, 2, 7, NULL, repeat('k', 256));
+SELECT (pgbank.transfer(1, 2, 1, NULL, repeat('k', 255))).transfer.amount AS longest_key_accepted;
 -- a failed transfer does not burn its key
 SELECT pgbank.transfer(2, 1, 100000, NULL, 'key-2');
 SELECT (pgbank.transfer(2, 1, 3, NULL, 'key-2')).transfer.amount;

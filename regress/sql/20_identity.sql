@@ -349,6 +349,8 @@ RESET pgbank.login_failure_window;
 SELECT pg_temp.err($$SELECT pgbank.login('id_eve', 'wrong1')$$);
 SELECT pgbank.login_throttle_clear('id_eve') AS had_failures,
        pgbank.login_throttle_clear('id_eve') AS has_failures;
+-- the throttle's key is bounded (login refuses such names before, by its own check)
+SELECT pgbank.login_throttle_clear(repeat('u', 200));
 
 -- a full table (pgbank.login_throttle_entries = 100 in regress.conf) makes
 -- room by dropping the entry whose window began first...
