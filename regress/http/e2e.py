@@ -3,7 +3,8 @@
 
 Starts the shim on a free loopback port (18080-18089) against the local
 cluster as the API role, and checks every route and status code, the
-authorization cases, the log line, /metrics, /readyz, /healthz, the 503
+authorization cases, the game results routes for each game (every field,
+parameter and token case), the log line, /metrics, /readyz, /healthz, the 503
 answer while PostgreSQL is stopped and the recovery after it restarts, and
 a graceful shutdown during a slow request. Superuser work (roles, expired
 tokens, locks) goes through psql as postgres. One "ok"/"FAIL" line per
@@ -600,6 +601,10 @@ GAMES = {
              "time_seconds": 301, "teammates": []},
         ],
         "patch": {"damage": 777},
+        "bounds": ({"date": "2019-02-04", "legend": "L", "kills": 0, "placement": 1, "damage": 0,
+                    "time_seconds": 0, "teammates": []},
+                   {"date": "today", "legend": "L" * 50, "kills": 60, "placement": 60, "damage": 50000,
+                    "time_seconds": 3600, "teammates": ["t" * 50] * 3}),
         "patch_result": ({"placement": 1}, "win"),
         "required": ["date", "legend", "kills", "placement", "damage", "time_seconds"],
         "bad": [
@@ -633,6 +638,8 @@ GAMES = {
             {"date": "2024-02-08", "kills": 12, "placement": 2, "mode": "duos", "teammates": ["d"]},
         ],
         "patch": {"kills": 9},
+        "bounds": ({"date": "2017-07-21", "kills": 0, "placement": 1, "mode": "solo"},
+                   {"date": "today", "kills": 99, "placement": 100, "mode": "ltm", "teammates": ["t" * 50] * 3}),
         "patch_result": ({"placement": 1}, "win"),
         "required": ["date", "kills", "placement", "mode"],
         "bad": [
@@ -663,6 +670,10 @@ GAMES = {
              "assists": 20, "time_seconds": 1800, "map": "Cursed Hollow"},
         ],
         "patch": {"assists": 17},
+        "bounds": ({"date": "2015-06-02", "result": "win", "hero": "H", "kills": 0, "deaths": 0, "assists": 0,
+                    "time_seconds": 0, "map": "M"},
+                   {"date": "today", "result": "loss", "hero": "H" * 50, "kills": 100, "deaths": 100,
+                    "assists": 200, "time_seconds": 7200, "map": "M" * 50}),
         "patch_result": ({"result": "win"}, "win"),
         "required": ["date", "result", "hero", "kills", "deaths", "assists", "time_seconds", "map"],
         "bad": [
@@ -956,6 +967,25 @@ def test_game_bad_input(gs):
     check_game_list(gs, "", order, label="nothing changed by the refused requests")
 
 
+def test_game_bounds(gs, today):
+    """The smallest and the largest values of every field are accepted
+    (the release date, today); the results are deleted again."""
+    g = gs.game
+    order = gs.newest_first()
+    for label, sent in zip(("smallest", "largest"), gs.spec["bounds"]):
+        sent = dict(sent, date=today if sent["date"] == "today" else sent["date"])
+        st, _, body = gs.req("POST", "/results", sent)
+        rid = body.get("id") if isinstance(body, dict) else None
+        want = gs.expected(sent)
+        check(f"{g}: POST the {label} values 200, stored as sent", st == 200 and
+              all(body.get(f) == want[f] for f in gs.spec["fields"]), f"{st} {body}")
+        if isinstance(rid, int):
+            st, _, body = gs.req("DELETE", f"/results/{rid}")
+            check(f"{g}: DELETE the {label} values' result 200", st == 200 and body.get("id") == rid,
+                  f"{st} {body}")
+    check_game_list(gs, "", order, label="back to the results before")
+
+
 def test_game_other_users(gs, others):
     """Another player and a banker: a result of someone else is 404 on
     every route, and stays as it was."""
@@ -1041,6 +1071,7 @@ def test_games(bank):
     expired = psql(f"SET pgbank.access_token_duration = '1s'; "
                    f"SELECT access_token FROM pgbank.login('{other.name}', 'secret1')").splitlines()[-1]
     time.sleep(2.1)
+    today = psql("SELECT current_date")
     bad_tokens = [("no token", None), ("garbage token", "v4.local.garbage"), ("not a token", "x"),
                   ("revoked session token", gone.tok), ("expired token", expired)]
     for game in GAMES:
@@ -1054,6 +1085,7 @@ def test_games(bank):
         test_game_update(gs)
         check_game_table(gs, "after the changes")
         test_game_bad_input(gs)
+        test_game_bounds(gs, today)
         test_game_other_users(gs, [("another user", other.tok), ("a banker", bank.tok[bank.banker])])
         test_game_auth(gs, bad_tokens)
         test_game_delete(gs)
