@@ -757,7 +757,7 @@ class GameState:
 
     def newest_first(self, rows=None):
         rows = self.model if rows is None else rows
-        return [i for i in sorted(rows, key=lambda i: (rows[i]["date"], i), reverse=True)]
+        return sorted(rows, key=lambda i: (rows[i]["date"], i), reverse=True)
 
     def matches(self, row, rid=None):
         """The row has the game's columns and the values of the model."""
