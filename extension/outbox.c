@@ -94,6 +94,7 @@ static int	smtp_connect_timeout_ms = 10000;
 static int	outbox_max_attempts = 8;
 static int	outbox_backoff_ms = 30000;
 static int	outbox_lease_s = 300;
+static int	outbox_run_time_ms = 45000;
 
 static bool curl_ready = false;
 
@@ -245,6 +246,11 @@ pgbank_outbox_init(void)
 							"Must exceed pgbank.smtp_timeout.",
 							&outbox_lease_s, 300, 10, 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbank.outbox_run_time",
+							"How long one outbox run may go on claiming messages.",
+							"A run always tries one due message; keep it below the job's interval.",
+							&outbox_run_time_ms, 45000, 0, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
 static void
@@ -483,14 +489,16 @@ smtp_send(const OutboxMessage *m)
 }
 
 /*
- * Deliver up to max_messages due messages; with nonatomic, commit after
- * each claim and each result. Returns how many were sent.
+ * Deliver up to max_messages due messages, claiming no new one once the run
+ * has lasted pgbank.outbox_run_time; with nonatomic, commit after each claim
+ * and each result. Returns how many were sent.
  */
 static int
 deliver(int max_messages, bool nonatomic)
 {
 	MemoryContext msgcxt;
 	MemoryContext spicxt;
+	TimestampTz start = GetCurrentTimestamp();
 	int			sent = 0;
 	int			i;
 
@@ -511,6 +519,9 @@ deliver(int max_messages, bool nonatomic)
 		char	   *error;
 
 		CHECK_FOR_INTERRUPTS();
+		if (i > 0 && TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+												 outbox_run_time_ms))
+			break;
 		MemoryContextReset(msgcxt);
 		if (!claim_message(&m, msgcxt))
 			break;
@@ -537,7 +548,7 @@ deliver(int max_messages, bool nonatomic)
 }
 
 /*
- * SQL procedure: pgbank.run_outbox(max_messages integer DEFAULT 10)
+ * SQL procedure: pgbank.run_outbox(max_messages integer DEFAULT 1000)
  *
  * Called by CALL outside a transaction block (as pg_cron does), it commits
  * between steps; anywhere else it behaves like pgbank.deliver_outbox.

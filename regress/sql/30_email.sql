@@ -175,6 +175,24 @@ CALL pgbank.run_outbox(1);
 SELECT status, attempts FROM pgbank.outbox WHERE id = :dave_msg;
 ROLLBACK;
 SELECT status, attempts FROM pgbank.outbox WHERE id = :dave_msg;
+-- a run claims no new message once it has lasted pgbank.outbox_run_time,
+-- but always tries one
+SELECT count(*) AS users FROM generate_series(1, 3) i,
+       pgbank.create_user(format('em_run%s', i), 'secret1', 'Run', format('run%s@em.test', i));
+BEGIN;
+UPDATE pgbank.outbox SET next_attempt_at = 'infinity'
+ WHERE status IN ('pending', 'sending') AND recipient NOT LIKE 'run_@em.test';
+SET LOCAL pgbank.smtp_url = 'smtp://127.0.0.1:9';
+SET LOCAL pgbank.smtp_connect_timeout = '2s';
+SET LOCAL pgbank.outbox_run_time = 0;
+SELECT pgbank.deliver_outbox(10) AS sent;
+SELECT count(*) FILTER (WHERE attempts = 1) AS tried, count(*) FILTER (WHERE attempts = 0) AS left
+  FROM pgbank.outbox WHERE recipient LIKE 'run_@em.test';
+SET LOCAL pgbank.outbox_run_time = '1min';
+SELECT pgbank.deliver_outbox(10) AS sent;
+SELECT count(*) FILTER (WHERE attempts = 1) AS tried, count(*) FILTER (WHERE attempts = 0) AS left
+  FROM pgbank.outbox WHERE recipient LIKE 'run_@em.test';
+ROLLBACK;
 -- invalid arguments
 SELECT pgbank.deliver_outbox(0);
 SELECT pgbank.deliver_outbox(1001);

@@ -175,11 +175,11 @@ COMMENT ON FUNCTION pgbank.verify_email(bigint, text) IS
 -- Delivery (extension/outbox.c). The procedure commits after claiming a
 -- message and after recording its result; the function does all in the
 -- caller's transaction. docs/email.md compares them.
-CREATE PROCEDURE pgbank.run_outbox(max_messages integer DEFAULT 10)
+CREATE PROCEDURE pgbank.run_outbox(max_messages integer DEFAULT 1000)
 	AS 'MODULE_PATHNAME', 'pgbank_run_outbox'
 	LANGUAGE C;
 COMMENT ON PROCEDURE pgbank.run_outbox(integer) IS
-	'Deliver up to max_messages due outbox messages over SMTP, committing after each claim and each result (what the pg_cron job calls)';
+	'Deliver up to max_messages due outbox messages over SMTP for at most pgbank.outbox_run_time, committing after each claim and each result (what the pg_cron job calls)';
 
 CREATE FUNCTION pgbank.deliver_outbox(max_messages integer DEFAULT 10) RETURNS integer
 	AS 'MODULE_PATHNAME', 'pgbank_deliver_outbox'
