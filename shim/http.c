@@ -17,6 +17,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -51,10 +52,13 @@ typedef struct Request
 	bool		too_large;
 	bool		responded;
 	int			status;
+	bool		dispatched;		/* handed to the pool, connection suspended */
+	PoolJob		job;			/* what the pool runs for this request */
 } Request;
 
 static struct MHD_Daemon *daemon_handle;
 static int	in_flight;
+static int	suspended;
 static volatile int shutting_down;
 
 /* The OpenAPI document, built into the binary (openapi_doc.c). */
@@ -144,15 +148,13 @@ handle_healthz(Request *req)
 	respond_text(req, "{\"status\":\"ok\"}", "application/json");
 }
 
+static void dispatch(Request *req, int route_index);
+
+/* SELECT 1 on a pool connection: answered by answer_job. */
 void
 handle_readyz(Request *req)
 {
-	int			retry_after = 1;
-
-	if (pool_ping(pool_slot(), &retry_after) == POOL_OK)
-		respond_text(req, "{\"status\":\"ready\"}", "application/json");
-	else
-		respond_error(req, 503, "database unavailable", "08006", retry_after);
+	dispatch(req, -1);
 }
 
 void
@@ -347,24 +349,57 @@ respond_result(Request *req, PGresult *res)
 static void
 run_sql_route(Request *req, const Route *r)
 {
-	const char *values[ROUTE_MAX_PARAMS];
-	PGresult   *res = NULL;
-	int			retry_after = 1;
-
 	if (req->body.len > 0 && memchr(req->body.data, '\0', req->body.len))
 	{
 		respond_error(req, 400, "request body contains a NUL byte", "22P02", 0);
 		return;
 	}
-	if (!route_params(req, r, values))
+	if (!route_params(req, r, req->job.values))
 		return;
-	if (pool_exec(pool_slot(), req->route_index, values, &res, &retry_after) != POOL_OK)
-	{
-		respond_error(req, 503, "database unavailable", "08006", retry_after);
-		return;
-	}
-	respond_result(req, res);
-	PQclear(res);
+	dispatch(req, req->route_index);
+}
+
+/* On a pool worker, when the job is done: let MHD call on_request again. */
+static void
+job_done(PoolJob *job)
+{
+	Request    *req = (Request *) ((char *) job - offsetof(Request, job));
+
+	MHD_resume_connection(req->conn);
+}
+
+/*
+ * Suspend the connection and queue its statement (route_index, or -1 for
+ * SELECT 1): the HTTP thread goes on with its other connections.
+ */
+static void
+dispatch(Request *req, int route_index)
+{
+	req->job.route_index = route_index;
+	req->job.done = job_done;
+	req->dispatched = true;
+	__atomic_add_fetch(&suspended, 1, __ATOMIC_RELAXED);
+	MHD_suspend_connection(req->conn);
+	pool_submit(&req->job);
+}
+
+/* Back on the HTTP thread after job_done: the answer of the job. */
+static void
+answer_job(Request *req)
+{
+	PoolJob    *job = &req->job;
+
+	__atomic_sub_fetch(&suspended, 1, __ATOMIC_RELAXED);
+	if (job->status == POOL_REFUSED)
+		respond_error(req, 503, "server shutting down", "57P01", job->retry_after);
+	else if (job->status != POOL_OK)
+		respond_error(req, 503, "database unavailable", "08006", job->retry_after);
+	else if (job->route_index < 0)
+		respond_text(req, "{\"status\":\"ready\"}", "application/json");
+	else
+		respond_result(req, job->result);
+	PQclear(job->result);
+	job->result = NULL;
 }
 
 /* ----- the MHD callbacks ----- */
@@ -498,7 +533,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return keep ? MHD_YES : MHD_NO;
 	}
-	if (!req->responded)
+	if (req->dispatched)
+	{
+		if (!req->responded)
+			answer_job(req);
+	}
+	else if (!req->responded)
 		request_finish(req);
 	return MHD_YES;
 }
@@ -598,7 +638,10 @@ http_start(void)
 {
 	static struct sockaddr_storage addr;
 	bool		ipv6 = false;
-	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+		MHD_USE_ERROR_LOG;
+	long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (unsigned int) cpus;
 
 	if (resolve_listen(shim_config.listen, &addr, &ipv6) != 0)
 	{
@@ -610,7 +653,7 @@ http_start(void)
 	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-									 MHD_OPTION_THREAD_POOL_SIZE, (unsigned int) shim_config.pool_size,
+									 MHD_OPTION_THREAD_POOL_SIZE, threads,
 									 MHD_OPTION_CONNECTION_LIMIT, (unsigned int) shim_config.max_connections,
 									 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) shim_config.timeout,
 									 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) (16 * 1024),
@@ -622,10 +665,13 @@ http_start(void)
 
 /*
  * Stop accepting, let in-flight requests finish until the deadline (then
- * cancel their statements and give their answers CANCEL_GRACE seconds to
- * go out), close every connection.
+ * cancel their statements, answer the queued ones 503, and give the
+ * answers CANCEL_GRACE seconds to go out), close every connection.
+ * Returns false if a statement is still running after all that (PostgreSQL
+ * did not answer the cancel): MHD cannot be stopped with a connection
+ * suspended, nor the pool with a worker stuck, so the caller just exits.
  */
-void
+bool
 http_shutdown(int deadline_seconds)
 {
 	MHD_socket	s;
@@ -642,11 +688,17 @@ http_shutdown(int deadline_seconds)
 	{
 		/* cancelled statements still get their error answered, briefly */
 		log_line("warn", "shutdown deadline passed: cancelling running statements");
-		pool_cancel_busy();
+		pool_cancel_all();
 		deadline = now_seconds() + CANCEL_GRACE;
 		while (__atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0 && now_seconds() < deadline)
 			nanosleep(&tick, NULL);
 	}
+	if (__atomic_load_n(&suspended, __ATOMIC_RELAXED) > 0)
+	{
+		log_line("error", "statements still running after their cancel: exiting without them");
+		return false;
+	}
 	MHD_stop_daemon(daemon_handle);
 	daemon_handle = NULL;
+	return true;
 }

@@ -56,7 +56,7 @@ static const Setting settings[] = {
 	{"listen", "PGBANK_LISTEN", "host:port to listen on (default 127.0.0.1:8080)",
 	&shim_config.listen, NULL, NULL, 0, 0},
 	{"pool-size", "PGBANK_POOL_SIZE",
-		"worker threads, each with one PostgreSQL connection (default 8)",
+		"PostgreSQL connections, shared by all HTTP connections (default 8)",
 	NULL, &shim_config.pool_size, NULL, 1, 256},
 	{"max-connections", "PGBANK_MAX_CONNECTIONS",
 		"open HTTP connections at most (default 4096)",
@@ -286,16 +286,16 @@ main(int argc, char **argv)
 		log_line("fatal", "cannot start the HTTP server (address in use?)");
 		return 1;
 	}
-	snprintf(msg, sizeof(msg), "listening on %s with %d workers", shim_config.listen,
-			 shim_config.pool_size);
+	snprintf(msg, sizeof(msg), "listening on %s with %d PostgreSQL connections",
+			 shim_config.listen, shim_config.pool_size);
 	log_line("info", msg);
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;
 	snprintf(msg, sizeof(msg), "received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	log_line("info", msg);
-	http_shutdown(shim_config.shutdown_timeout);
-	pool_finish();
+	if (http_shutdown(shim_config.shutdown_timeout))
+		pool_finish();
 	log_line("info", "stopped");
 	return 0;
 }

@@ -138,16 +138,19 @@ render_pool(StrBuf *b)
 	int			size;
 	int			connected;
 	int			busy;
+	int			queued;
 	uint64_t	connects;
 	uint64_t	failures;
 
-	pool_counts(&size, &connected, &busy, &connects, &failures);
+	pool_counts(&size, &connected, &busy, &queued, &connects, &failures);
 	buf_printf(b, "# HELP pgbank_pool_size PostgreSQL connections the pool may hold.\n"
 			   "# TYPE pgbank_pool_size gauge\npgbank_pool_size %d\n", size);
 	buf_printf(b, "# HELP pgbank_pool_connected PostgreSQL connections open now.\n"
 			   "# TYPE pgbank_pool_connected gauge\npgbank_pool_connected %d\n", connected);
 	buf_printf(b, "# HELP pgbank_pool_busy PostgreSQL connections running a statement now.\n"
 			   "# TYPE pgbank_pool_busy gauge\npgbank_pool_busy %d\n", busy);
+	buf_printf(b, "# HELP pgbank_pool_queued Requests waiting for a PostgreSQL connection now.\n"
+			   "# TYPE pgbank_pool_queued gauge\npgbank_pool_queued %d\n", queued);
 	buf_printf(b, "# HELP pgbank_pool_connects_total Successful connections to PostgreSQL.\n"
 			   "# TYPE pgbank_pool_connects_total counter\npgbank_pool_connects_total %llu\n",
 			   (unsigned long long) connects);

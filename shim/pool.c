@@ -1,17 +1,23 @@
 /*
  * pool.c
- *		Connections to PostgreSQL: one PGconn per MHD worker thread.
+ *		Connections to PostgreSQL, each owned by one database worker thread.
  *
- * libpq wants a connection used by one thread at a time. MHD's thread pool
- * runs every callback of a connection in one worker thread, so each worker
- * owns one slot (found through a thread-local pointer) and no lock is taken
- * on the query path. A slot connects lazily, prepares each route's
- * statement on its first use, and, when PostgreSQL goes away, reconnects
- * with exponential backoff; meanwhile requests get 503 with Retry-After.
+ * libpq wants a connection used by one thread at a time, so each of the
+ * pool's worker threads owns one slot and no lock is taken around libpq.
+ * The HTTP threads do not run statements: they suspend the connection,
+ * hand the request to the pool as a job (pool_submit) and go on serving
+ * their other connections; whichever worker is free runs the job and calls
+ * the job's done() callback, which resumes the HTTP connection. So a slow
+ * statement delays only its own request, and every PostgreSQL connection
+ * serves every HTTP connection.
  *
- * The only shared state is the slot array (assigned once per thread under
- * a mutex), the cancel handles (read by the shutdown path under the same
- * mutex) and counters for /metrics.
+ * A slot connects lazily, prepares each route's statement on its first use,
+ * and, when PostgreSQL goes away, reconnects with exponential backoff;
+ * meanwhile requests get 503 with Retry-After.
+ *
+ * Shared state: the job queue (queue_mutex, queue_cond), the cancel handles
+ * and busy flags (pool_mutex, read by the shutdown path), counters for
+ * /metrics.
  */
 #include <math.h>
 #include <poll.h>
@@ -39,14 +45,24 @@ struct PoolSlot
 
 static PoolSlot *slots;
 static int	nslots;
-static int	nassigned;
 static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
-static __thread PoolSlot *my_slot;
+
+/* Jobs waiting for a worker, first in first out. */
+static pthread_mutex_t queue_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static PoolJob *queue_head;
+static PoolJob *queue_tail;
+static bool queue_refusing;		/* past the shutdown deadline: run no more */
+static bool queue_stopping;		/* workers exit once the queue is empty */
+static pthread_t *workers;
 
 static int	count_connected;
 static int	count_busy;
+static int	count_queued;
 static uint64_t count_connects;
 static uint64_t count_failures;
+
+static void *worker_main(void *arg);
 
 void
 pool_init(int size)
@@ -55,7 +71,8 @@ pool_init(int size)
 
 	nslots = size;
 	slots = calloc((size_t) size, sizeof(PoolSlot));
-	if (slots == NULL)
+	workers = calloc((size_t) size, sizeof(pthread_t));
+	if (slots == NULL || workers == NULL)
 	{
 		log_line("fatal", "out of memory");
 		exit(1);
@@ -70,19 +87,14 @@ pool_init(int size)
 			exit(1);
 		}
 	}
-}
-
-/* The calling worker thread's slot, assigned on its first request. */
-PoolSlot *
-pool_slot(void)
-{
-	if (my_slot != NULL)
-		return my_slot;
-	pthread_mutex_lock(&pool_mutex);
-	if (nassigned < nslots)
-		my_slot = &slots[nassigned++];
-	pthread_mutex_unlock(&pool_mutex);
-	return my_slot;
+	for (i = 0; i < size; i++)
+	{
+		if (pthread_create(&workers[i], NULL, worker_main, &slots[i]) != 0)
+		{
+			log_line("fatal", "cannot start the database worker threads");
+			exit(1);
+		}
+	}
 }
 
 static void
@@ -250,7 +262,7 @@ prepare_route(PoolSlot *slot, const Route *r)
 	return NULL;
 }
 
-PoolStatus
+static PoolStatus
 pool_exec(PoolSlot *slot, int route_index, const char *const *values,
 		  PGresult **result, int *retry_after)
 {
@@ -289,8 +301,8 @@ pool_exec(PoolSlot *slot, int route_index, const char *const *values,
 	return POOL_OK;
 }
 
-/* SELECT 1 on the calling thread's connection, for /readyz. */
-PoolStatus
+/* SELECT 1 on the worker's connection, for /readyz. */
+static PoolStatus
 pool_ping(PoolSlot *slot, int *retry_after)
 {
 	PGresult   *res;
@@ -312,13 +324,88 @@ pool_ping(PoolSlot *slot, int *retry_after)
 	return POOL_OK;
 }
 
-/* Past the shutdown deadline: cancel the statements still running. */
+/* ----- the workers and their queue ----- */
+
+static void
+run_job(PoolSlot *slot, PoolJob *job)
+{
+	job->result = NULL;
+	job->retry_after = 1;
+	if (job->route_index < 0)
+		job->status = pool_ping(slot, &job->retry_after);
+	else
+		job->status = pool_exec(slot, job->route_index, job->values,
+								&job->result, &job->retry_after);
+}
+
+/* A worker: take the oldest job, run it on this slot, report it done. */
+static void *
+worker_main(void *arg)
+{
+	PoolSlot   *slot = arg;
+
+	for (;;)
+	{
+		PoolJob    *job;
+		bool		refuse;
+
+		pthread_mutex_lock(&queue_mutex);
+		while (queue_head == NULL && !queue_stopping)
+			pthread_cond_wait(&queue_cond, &queue_mutex);
+		job = queue_head;
+		if (job == NULL)
+		{
+			pthread_mutex_unlock(&queue_mutex);
+			return NULL;
+		}
+		queue_head = job->next;
+		if (queue_head == NULL)
+			queue_tail = NULL;
+		refuse = queue_refusing;
+		pthread_mutex_unlock(&queue_mutex);
+		__atomic_sub_fetch(&count_queued, 1, __ATOMIC_RELAXED);
+
+		if (refuse)
+		{
+			job->status = POOL_REFUSED;
+			job->result = NULL;
+			job->retry_after = 1;
+		}
+		else
+			run_job(slot, job);
+		job->done(job);
+	}
+}
+
+/* Queue a job; a free worker runs it and calls job->done on its thread. */
 void
-pool_cancel_busy(void)
+pool_submit(PoolJob *job)
+{
+	job->next = NULL;
+	__atomic_add_fetch(&count_queued, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&queue_mutex);
+	if (queue_tail)
+		queue_tail->next = job;
+	else
+		queue_head = job;
+	queue_tail = job;
+	pthread_cond_signal(&queue_cond);
+	pthread_mutex_unlock(&queue_mutex);
+}
+
+/*
+ * Past the shutdown deadline: cancel the statements still running, and
+ * answer the jobs still queued without running them.
+ */
+void
+pool_cancel_all(void)
 {
 	char		err[256];
 	int			i;
 
+	pthread_mutex_lock(&queue_mutex);
+	queue_refusing = true;
+	pthread_mutex_unlock(&queue_mutex);
 	pthread_mutex_lock(&pool_mutex);
 	for (i = 0; i < nslots; i++)
 	{
@@ -328,12 +415,18 @@ pool_cancel_busy(void)
 	pthread_mutex_unlock(&pool_mutex);
 }
 
-/* After the worker threads have stopped: close every connection. */
+/* After the HTTP server has stopped: stop the workers, close every connection. */
 void
 pool_finish(void)
 {
 	int			i;
 
+	pthread_mutex_lock(&queue_mutex);
+	queue_stopping = true;
+	pthread_cond_broadcast(&queue_cond);
+	pthread_mutex_unlock(&queue_mutex);
+	for (i = 0; i < nslots; i++)
+		pthread_join(workers[i], NULL);
 	for (i = 0; i < nslots; i++)
 	{
 		if (slots[i].conn)
@@ -341,15 +434,18 @@ pool_finish(void)
 		free(slots[i].prepared);
 	}
 	free(slots);
+	free(workers);
 	slots = NULL;
+	workers = NULL;
 	nslots = 0;
 }
 
 void
-pool_counts(int *size, int *connected, int *busy, uint64_t *connects,
-			uint64_t *failures)
+pool_counts(int *size, int *connected, int *busy, int *queued,
+			uint64_t *connects, uint64_t *failures)
 {
 	*size = nslots;
+	*queued = __atomic_load_n(&count_queued, __ATOMIC_RELAXED);
 	*connected = __atomic_load_n(&count_connected, __ATOMIC_RELAXED);
 	*busy = __atomic_load_n(&count_busy, __ATOMIC_RELAXED);
 	*connects = __atomic_load_n(&count_connects, __ATOMIC_RELAXED);

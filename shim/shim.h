@@ -22,7 +22,7 @@ typedef struct ShimConfig
 {
 	const char *db;				/* libpq connection string */
 	const char *listen;			/* host:port */
-	int			pool_size;		/* MHD worker threads = PostgreSQL connections */
+	int			pool_size;		/* PostgreSQL connections = database worker threads */
 	int			max_connections;	/* open HTTP connections at most */
 	long		body_limit;		/* bytes */
 	int			timeout;		/* idle connection timeout, seconds */
@@ -110,24 +110,37 @@ extern RouteMatch route_match(const char *method, const char *path,
 							  int *ncaptures, char *allow, size_t allow_size);
 extern void routes_print(void);
 
-/* Connections to PostgreSQL, one per worker thread (pool.c). */
+/*
+ * Connections to PostgreSQL, each owned by one database worker thread,
+ * which run the jobs the HTTP threads queue (pool.c).
+ */
 typedef struct PoolSlot PoolSlot;
 
 typedef enum PoolStatus
 {
 	POOL_OK,					/* the statement ran; see the result */
-	POOL_UNAVAILABLE			/* PostgreSQL unreachable: answer 503 */
+	POOL_UNAVAILABLE,			/* PostgreSQL unreachable: answer 503 */
+	POOL_REFUSED				/* not run: shutting down, answer 503 */
 } PoolStatus;
 
+typedef struct PoolJob
+{
+	/* set by the submitter */
+	int			route_index;	/* the route's statement; -1: SELECT 1 */
+	const char *values[ROUTE_MAX_PARAMS];
+	void		(*done) (struct PoolJob *job);	/* called on the worker */
+	/* set by the worker before done() */
+	PoolStatus	status;
+	PGresult   *result;			/* POOL_OK: the result, to PQclear */
+	int			retry_after;	/* otherwise: seconds for Retry-After */
+	struct PoolJob *next;		/* the queue's link */
+} PoolJob;
+
 extern void pool_init(int size);
-extern PoolSlot *pool_slot(void);
-extern PoolStatus pool_exec(PoolSlot *slot, int route_index,
-							const char *const *values, PGresult **result,
-							int *retry_after);
-extern PoolStatus pool_ping(PoolSlot *slot, int *retry_after);
-extern void pool_cancel_busy(void);
+extern void pool_submit(PoolJob *job);
+extern void pool_cancel_all(void);
 extern void pool_finish(void);
-extern void pool_counts(int *size, int *connected, int *busy,
+extern void pool_counts(int *size, int *connected, int *busy, int *queued,
 						uint64_t *connects, uint64_t *failures);
 
 /* SQLSTATE to HTTP status (errors.c). */
@@ -142,7 +155,7 @@ extern void metrics_render(StrBuf *b);
 
 /* The HTTP server (http.c). */
 extern int	http_start(void);
-extern void http_shutdown(int deadline_seconds);
+extern bool http_shutdown(int deadline_seconds);
 extern const char *openapi_document(size_t *len);
 extern int	openapi_load(const char *path);
 

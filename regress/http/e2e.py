@@ -347,7 +347,8 @@ def test_metrics():
         text, re.M) is not None and "pgbank_http_request_duration_seconds_sum{" in text, "")
     check("pool use", re.search(r"^pgbank_pool_size 4$", text, re.M) is not None and
           re.search(r"^pgbank_pool_connected [1-4]$", text, re.M) is not None and
-          re.search(r"^pgbank_pool_busy \d+$", text, re.M) is not None, "")
+          re.search(r"^pgbank_pool_busy \d+$", text, re.M) is not None and
+          re.search(r"^pgbank_pool_queued 0$", text, re.M) is not None, "")
 
 
 # ----- identity, accounts, transfers -----
@@ -1153,6 +1154,72 @@ def hold_username(name, seconds):
     return holder
 
 
+def test_no_head_of_line_blocking():
+    """A statement waiting on a lock holds one pool connection, not the other
+    HTTP connections: with two connections in the pool, eight keep-alive
+    clients opened before it are all served while it waits."""
+    shim = Shim(PGBANK_POOL_SIZE=2)
+    conns = [http.client.HTTPConnection("127.0.0.1", shim.port, timeout=10) for _ in range(8)]
+
+    def ready_on_each():
+        got = []
+        for c in conns:
+            c.request("GET", "/readyz")
+            r = c.getresponse()
+            r.read()
+            got.append(r.status)
+        return got
+    ready_on_each()
+    name = f"hol_{TAG}"
+    holder = hold_username(name, 4)
+    result = {}
+
+    def slow():
+        result["r"] = request("POST", "/users", body=user_body(name), port=shim.port)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.5)
+    start = time.time()
+    statuses = ready_on_each() + ready_on_each() + ready_on_each()
+    took = time.time() - start
+    waiting = t.is_alive()
+    check("a statement waiting on a lock holds up no other connection's request",
+          statuses == [200] * 24 and took < 2 and waiting, f"{statuses} in {took:.1f}s, waiting {waiting}")
+    t.join(30)
+    holder.wait(30)
+    check("the waiting request is answered once the lock is gone (200)",
+          result.get("r", (None,))[0] == 200, f"{result}")
+    for c in conns:
+        c.close()
+    check("the shim exits 0 on SIGTERM (two-connection pool)", shim.stop() == 0, "")
+
+
+def test_shutdown_refuses_queued():
+    shim = Shim(PGBANK_POOL_SIZE=1, PGBANK_SHUTDOWN_TIMEOUT=1)
+    holder = hold_username(f"queue_{TAG}", 6)
+    results = {}
+
+    def call(key, method, path, body=None):
+        results[key] = request(method, path, body=body, port=shim.port)
+    running = threading.Thread(target=call, args=("running", "POST", "/users", user_body(f"queue_{TAG}")))
+    running.start()
+    time.sleep(0.5)
+    queued = threading.Thread(target=call, args=("queued", "GET", "/readyz"))
+    queued.start()
+    time.sleep(0.3)
+    rc = shim.stop()
+    running.join(30)
+    queued.join(30)
+    holder.wait(30)
+    st, _, body = results.get("queued", (None, None, None))
+    check("past the shutdown deadline a queued request is answered 503 (57P01) without running",
+          st == 503 and isinstance(body, dict) and body.get("code") == "57P01", f"{st} {body}")
+    st, _, body = results.get("running", (None, None, None))
+    check("past the shutdown deadline the running statement is cancelled (57014)",
+          st == 500 and isinstance(body, dict) and body.get("code") == "57014", f"{st} {body}")
+    check("the shim exits 0 (one-connection pool)", rc == 0, f"exit {rc}")
+
+
 def test_statement_timeout():
     shim = Shim(PGBANK_STATEMENT_TIMEOUT=300)
     holder = hold_username(f"held_{TAG}", 3)
@@ -1245,6 +1312,8 @@ def main():
     test_graceful_shutdown()
     test_shutdown_deadline()
     test_statement_timeout()
+    test_no_head_of_line_blocking()
+    test_shutdown_refuses_queued()
     print(f"http: {len(failures)} failed")
     if failures:
         print("failed: " + "; ".join(failures))
