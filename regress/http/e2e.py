@@ -1154,6 +1154,26 @@ def hold_username(name, seconds):
     return holder
 
 
+class Pending:
+    """A request running in its own thread (it may wait on a held lock)."""
+
+    def __init__(self, method, path, body=None, port=None):
+        self.result = (None, None, None)
+
+        def run():
+            self.result = request(method, path, body=body, port=port)
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+
+    def waiting(self):
+        return self.thread.is_alive()
+
+    def wait(self, timeout=30):
+        """(status, headers, body), or Nones if it did not finish."""
+        self.thread.join(timeout)
+        return self.result
+
+
 def test_no_head_of_line_blocking():
     """A statement waiting on a lock holds one pool connection, not the other
     HTTP connections: with two connections in the pool, eight keep-alive
@@ -1172,23 +1192,17 @@ def test_no_head_of_line_blocking():
     ready_on_each()
     name = f"hol_{TAG}"
     holder = hold_username(name, 4)
-    result = {}
-
-    def slow():
-        result["r"] = request("POST", "/users", body=user_body(name), port=shim.port)
-    t = threading.Thread(target=slow)
-    t.start()
+    slow = Pending("POST", "/users", body=user_body(name), port=shim.port)
     time.sleep(0.5)
     start = time.time()
     statuses = ready_on_each() + ready_on_each() + ready_on_each()
     took = time.time() - start
-    waiting = t.is_alive()
+    waiting = slow.waiting()
     check("a statement waiting on a lock holds up no other connection's request",
           statuses == [200] * 24 and took < 2 and waiting, f"{statuses} in {took:.1f}s, waiting {waiting}")
-    t.join(30)
+    st, _, body = slow.wait()
     holder.wait(30)
-    check("the waiting request is answered once the lock is gone (200)",
-          result.get("r", (None,))[0] == 200, f"{result}")
+    check("the waiting request is answered once the lock is gone (200)", st == 200, f"{st} {body}")
     for c in conns:
         c.close()
     check("the shim exits 0 on SIGTERM (two-connection pool)", shim.stop() == 0, "")
@@ -1197,24 +1211,16 @@ def test_no_head_of_line_blocking():
 def test_shutdown_refuses_queued():
     shim = Shim(PGBANK_POOL_SIZE=1, PGBANK_SHUTDOWN_TIMEOUT=1)
     holder = hold_username(f"queue_{TAG}", 6)
-    results = {}
-
-    def call(key, method, path, body=None):
-        results[key] = request(method, path, body=body, port=shim.port)
-    running = threading.Thread(target=call, args=("running", "POST", "/users", user_body(f"queue_{TAG}")))
-    running.start()
+    running = Pending("POST", "/users", body=user_body(f"queue_{TAG}"), port=shim.port)
     time.sleep(0.5)
-    queued = threading.Thread(target=call, args=("queued", "GET", "/readyz"))
-    queued.start()
+    queued = Pending("GET", "/readyz", port=shim.port)
     time.sleep(0.3)
     rc = shim.stop()
-    running.join(30)
-    queued.join(30)
     holder.wait(30)
-    st, _, body = results.get("queued", (None, None, None))
+    st, _, body = queued.wait()
     check("past the shutdown deadline a queued request is answered 503 (57P01) without running",
           st == 503 and isinstance(body, dict) and body.get("code") == "57P01", f"{st} {body}")
-    st, _, body = results.get("running", (None, None, None))
+    st, _, body = running.wait()
     check("past the shutdown deadline the running statement is cancelled (57014)",
           st == 500 and isinstance(body, dict) and body.get("code") == "57014", f"{st} {body}")
     check("the shim exits 0 (one-connection pool)", rc == 0, f"exit {rc}")
@@ -1235,19 +1241,13 @@ def test_statement_timeout():
 def test_shutdown_deadline():
     shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=1)
     holder = hold_username(f"late_{TAG}", 6)
-    result = {}
-
-    def slow():
-        result["r"] = request("POST", "/users", body=user_body(f"late_{TAG}"), port=shim.port)
-    t = threading.Thread(target=slow)
-    t.start()
+    slow = Pending("POST", "/users", body=user_body(f"late_{TAG}"), port=shim.port)
     time.sleep(0.5)
     start = time.time()
     rc = shim.stop()
     took = time.time() - start
-    t.join(30)
+    st, _, body = slow.wait()
     holder.wait(30)
-    st, _, body = result.get("r", (None, None, None))
     check("past PGBANK_SHUTDOWN_TIMEOUT the running statement is cancelled and answered",
           st == 500 and isinstance(body, dict) and body.get("code") == "57014", f"{st} {body}")
     check("the shim exits 0 soon after the shutdown deadline", rc == 0 and took < 4,
@@ -1258,12 +1258,7 @@ def test_graceful_shutdown():
     shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=20)
     name = f"slow_{TAG}"
     holder = hold_username(name, 3)
-    result = {}
-
-    def slow():
-        result["r"] = request("POST", "/users", body=user_body(name), port=shim.port)
-    t = threading.Thread(target=slow)
-    t.start()
+    slow = Pending("POST", "/users", body=user_body(name), port=shim.port)
     time.sleep(0.7)
     shim.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
@@ -1273,11 +1268,10 @@ def test_graceful_shutdown():
     except OSError:
         refused = True
     check("after SIGTERM new connections are refused", refused, "still accepting")
-    t.join(30)
+    st, _, body = slow.wait()
     holder.wait(30)
     rc = shim.stop()
-    st = result.get("r", (None,))[0]
-    check("the in-flight request completes during shutdown (200)", st == 200, f"{result}")
+    check("the in-flight request completes during shutdown (200)", st == 200, f"{st} {body}")
     check("the shim exits 0 after SIGTERM", rc == 0, f"exit {rc}")
     logs = shim.log_lines()
     check("shutdown is logged", any('"stopped"' in line for line in logs), logs[-3:])
