@@ -33,7 +33,6 @@
 
 struct PoolSlot
 {
-	int			index;
 	PGconn	   *conn;
 	PGcancel   *cancel;			/* guarded by pool_mutex */
 	bool		busy;			/* guarded by pool_mutex */
@@ -79,7 +78,6 @@ pool_init(int size)
 	}
 	for (i = 0; i < size; i++)
 	{
-		slots[i].index = i;
 		slots[i].prepared = calloc((size_t) shim_nroutes, 1);
 		if (slots[i].prepared == NULL)
 		{
@@ -270,7 +268,7 @@ pool_exec(PoolSlot *slot, int route_index, const char *const *values,
 	PGresult   *res;
 
 	*result = NULL;
-	if (slot == NULL || !ensure_connected(slot, retry_after))
+	if (!ensure_connected(slot, retry_after))
 		return POOL_UNAVAILABLE;
 	set_busy(slot, true);
 	if (!slot->prepared[route_index])
@@ -308,7 +306,7 @@ pool_ping(PoolSlot *slot, int *retry_after)
 	PGresult   *res;
 	bool		ok;
 
-	if (slot == NULL || !ensure_connected(slot, retry_after))
+	if (!ensure_connected(slot, retry_after))
 		return POOL_UNAVAILABLE;
 	set_busy(slot, true);
 	res = PQexec(slot->conn, "SELECT 1");
