@@ -4,14 +4,25 @@
 #      calling pgbank.api_transfer with the same arguments;
 #   2. the same for GET /accounts/{id} and pgbank.api_get_account;
 #   3. the shim's resident memory (VmRSS) with 1,000 open keep-alive
-#      connections.
+#      connections;
+#   4. coalescing (PGBANK_COALESCE_WORKERS): POST /transfers on the hot
+#      pair (every request between the same two accounts) and over all the
+#      accounts, through this shim (coalescing, the default) and a second
+#      one that does not coalesce (PGBANK_COALESCE_WORKERS=0); goal: the hot
+#      pair >= 5x, the uniform case not slower.
 # Same number of clients (wrk connections = pgbench clients = shim pool
 # size) and duration on both sides. Prints requests per second for both and
 # the ratio shim/direct (goal for transfers: >= 0.8). Needs the local
 # cluster (make test or scripts/setup.sh) and identity's pgbank.login.
 #
+# GET /accounts/{id} runs in a read-only transaction (one pipelined round
+# trip: set_config of transaction_read_only, the statement, Sync); to see
+# what that costs, run this once with a build from before it
+# (HTTP_BENCH_SHIM) and compare the two shim/direct ratios.
+#
 #   bench/http.sh                      # 8 clients, 10 s per measurement
 #   HTTP_BENCH_CLIENTS=16 HTTP_BENCH_SECONDS=30 bench/http.sh
+#   HTTP_BENCH_SHIM=/path/to/other/pgbank-http bench/http.sh
 set -euo pipefail
 . "$(dirname "$0")/../scripts/env.sh"
 cd "$PGBANK_ROOT"
@@ -22,52 +33,34 @@ USERS=${HTTP_BENCH_USERS:-32}
 KEEPALIVE=${HTTP_BENCH_KEEPALIVE:-1000}
 PORT=${HTTP_BENCH_PORT:-18089}
 THREADS=${HTTP_BENCH_THREADS:-2}
+SHIM=${HTTP_BENCH_SHIM:-shim/pgbank-http}
 PSQL=("$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -tA)
 CLIENTS_FILE=$PGBANK_RUN/bench-http-clients.tsv
 SHIM_LOG=$PGBANK_RUN/bench-http-shim.log
 shim_pid=
+alone_pid=
 
 cleanup() {
 	[ -n "$shim_pid" ] && kill -TERM "$shim_pid" 2>/dev/null && wait "$shim_pid" 2>/dev/null
+	[ -n "$alone_pid" ] && kill -TERM "$alone_pid" 2>/dev/null && wait "$alone_pid" 2>/dev/null
 	"${PSQL[@]}" -c 'DROP SCHEMA IF EXISTS bench_http CASCADE' 2>/dev/null || true
 	rm -f "$CLIENTS_FILE"
 }
 trap cleanup EXIT
 
-[ -x shim/pgbank-http ] || make -s shim/pgbank-http
+[ -x "$SHIM" ] || make -s shim/pgbank-http
 
-# Users, each with a USD account holding plenty, and an access token.
-# Cheap Argon2 for these throwaway users; the tokens live 15 minutes.
-run=$(date +%s)
-"${PSQL[@]}" -v users="$USERS" -v run="$run" <<'SQL'
-SET pgbank.argon2_opslimit = 1;
-SET pgbank.argon2_memlimit = '8kB';
-DROP SCHEMA IF EXISTS bench_http CASCADE;
-CREATE SCHEMA bench_http;
-CREATE TABLE bench_http.clients (i int PRIMARY KEY, token text NOT NULL, account_id bigint NOT NULL);
-INSERT INTO bench_http.clients
-SELECT i, (pgbank.login(name, 'benchpass')).access_token, a.id
-  FROM generate_series(1, :users) i,
-       LATERAL (SELECT (pgbank.create_user(format('bh%s_%s', :'run', i), 'benchpass', 'Bench',
-                        format('bh%s_%s@bench.example', :'run', i))).username AS name) u,
-       LATERAL pgbank.create_account(u.name, 'USD', 1000000000000) a;
-SQL
-"${PSQL[@]}" -F $'\t' -c 'SELECT token, account_id FROM bench_http.clients ORDER BY i' >"$CLIENTS_FILE"
-
-PGBANK_DB="host=$PGBANK_RUN port=$PGBANK_PGPORT dbname=$PGBANK_DBNAME user=$PGBANK_WEB_ROLE" \
-PGBANK_LISTEN=127.0.0.1:$PORT PGBANK_POOL_SIZE=$CLIENTS \
-	shim/pgbank-http 2>"$SHIM_LOG" &
-shim_pid=$!
-for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
-	sleep 0.1
-done
+. bench/http/lib.sh
+make_clients bench_http bh "$USERS" "$CLIENTS_FILE"
+: >"$SHIM_LOG"
+start_shim "$PORT"
+shim_pid=$started
 
 # wrk: requests/s, and the count of non-200 answers (must be 0)
 shim_rate() {
 	local out
 	out=$(BENCH_CLIENTS=$CLIENTS_FILE wrk -t"$THREADS" -c"$CLIENTS" -d"${SECONDS_EACH}s" \
-		-s "bench/http/$1.lua" "http://127.0.0.1:$PORT" 2>&1)
+		-s "bench/http/$1.lua" "http://127.0.0.1:${2:-$PORT}" 2>&1)
 	echo "$out" | sed 's/^/    wrk | /' >&2
 	echo "$out" | grep -q '^non-2xx or errors: 0$' || { echo "bench: $1: errors over HTTP" >&2; exit 1; }
 	echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p'
@@ -82,9 +75,9 @@ direct_rate() {
 }
 
 report() {
-	local name=$1 shim=$2 direct=$3
-	printf '%-24s shim %10.1f req/s   direct %10.1f req/s   shim/direct %.2f\n' \
-		"$name" "$shim" "$direct" "$(awk -v a="$shim" -v b="$direct" 'BEGIN { print a / b }')"
+	local name=$1 shim=$2 direct=$3 what=${4:-shim} base=${5:-direct}
+	printf '%-24s %s %10.1f req/s   %s %10.1f req/s   %s/%s %.2f\n' "$name" "$what" "$shim" \
+		"$base" "$direct" "$what" "$base" "$(awk -v a="$shim" -v b="$direct" 'BEGIN { print a / b }')"
 }
 
 echo "== $CLIENTS clients, ${SECONDS_EACH}s each, $USERS users, $(nproc) CPUs"
@@ -95,3 +88,13 @@ g_direct=$(direct_rate get_account)
 report "POST /transfers" "$t_shim" "$t_direct"
 report "GET /accounts/{id}" "$g_shim" "$g_direct"
 python3 bench/http/keepalive.py "$PORT" "$shim_pid" "$KEEPALIVE"
+
+start_shim $((PORT - 1)) PGBANK_COALESCE_WORKERS=0
+alone_pid=$started
+hot_on=$(shim_rate hot_transfer)
+hot_off=$(shim_rate hot_transfer $((PORT - 1)))
+uni_on=$(shim_rate transfer)
+uni_off=$(shim_rate transfer $((PORT - 1)))
+report "hot pair POST /transfers" "$hot_on" "$hot_off" coalesced alone
+report "uniform POST /transfers" "$uni_on" "$uni_off" coalesced alone
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^pgbank_pool_coalesce(d_statements|d_requests|_rerun)_total'

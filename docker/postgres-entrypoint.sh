@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Entrypoint of the database image (docker/Dockerfile.postgres): runs as the
+# Entrypoint of the database image (docker/Dockerfile, target postgres): runs as the
 # postgres user (uid 999). Arguments are passed to `postgres`, so settings
 # can be given as `-c name=value` (compose `command:`, Kubernetes `args:`).
 #
-# First start on an empty volume: initdb, pgbank's server settings, the
-# database `pgbank`, the extensions, and the API role `pgbank_web` through
-# the same scripts/post-install.sql the local set-up runs, with its password
-# from a secret. Every start: the secret settings are written from
+# First start on an empty volume: initdb, pgbank's server settings (an
+# include of config/pgbank.conf, installed in $SHARE_DIR), the database
+# `pgbank`, the extensions, the API role `pgbank_web` and the pg_cron jobs
+# through the same scripts/post-install.sql the local set-up runs, and the
+# role's password from a secret. Every start: the secret settings are written from
 # /run/secrets to a file outside the data directory (so base backups and
 # volume snapshots do not carry the token key) that postgresql.conf includes.
 #
@@ -52,15 +53,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 	initdb -D "$PGDATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
 		--encoding=UTF8 --locale=C.UTF-8 >/dev/null
 	echo 'host all all all scram-sha-256' >>"$PGDATA/pg_hba.conf"
+	# pgbank's settings are the image's config/pgbank.conf (so a new image
+	# brings its own); only what is this server's own is written here.
 	cat >>"$PGDATA/postgresql.conf" <<-CONF
 
 	# --- pgbank (docker/postgres-entrypoint.sh) ---
+	include '$share/pgbank.conf'
 	listen_addresses = '*'
-	shared_preload_libraries = 'pg_cron,pgbank'
-	cron.database_name = '$dbname'
-	# pg_cron runs jobs in background workers: no connection, no password.
-	cron.use_background_workers = on
-	max_worker_processes = 32
 	include_if_exists = '$runtime_conf'
 	CONF
 fi
@@ -86,13 +85,8 @@ if $first_start; then
 	psql=(psql -X -q -v ON_ERROR_STOP=1 -h "$sockets" -U postgres)
 	"${psql[@]}" -d postgres -c "CREATE DATABASE $dbname"
 	"${psql[@]}" -d "$dbname" -c 'CREATE EXTENSION pg_cron' -c 'CREATE EXTENSION pgbank CASCADE'
+	# The API role and every pg_cron job, as the local set-up has them.
 	"${psql[@]}" -d "$dbname" -v web_role="$web_role" -f "$share/post-install.sql"
-	# The outbox job, as scripts/setup.sh schedules it (regress/t/41-image-init.sh
-	# checks that this instance gets every pg_cron job the local set-up has).
-	"${psql[@]}" -d "$dbname" -o /dev/null <<-'SQL'
-	SELECT 'SELECT pgbank.schedule_outbox()'
-	 WHERE pg_catalog.to_regprocedure('pgbank.schedule_outbox(text)') IS NOT NULL \gexec
-	SQL
 	# The password is read by psql from the file, never put on a command line.
 	"${psql[@]}" -d "$dbname" -v web_role="$web_role" <<-SQL
 	\set web_password \`tr -d '\\r\\n' <$secrets/web_password\`

@@ -1,11 +1,11 @@
 /*
  * email.c
- *		Email verification codes: random, URL-safe, compared in constant time.
+ *		Email verification codes: random and URL-safe.
  *
- * pgbank.verify_email (sql/src/40_email.sql) holds the rules; this file
- * gives it the two things SQL cannot do well: unpredictable codes from
- * libsodium's CSPRNG, and a comparison whose time does not depend on where
- * the codes differ. It also defines the settings the SQL side reads.
+ * pgbank.verify_email (sql/src/50_email.sql) holds the rules; this file
+ * gives it what SQL cannot do well: unpredictable codes from libsodium's
+ * CSPRNG (they are compared with pgbank.secret_code_matches, secret.c). It
+ * also defines the settings the SQL side reads.
  */
 #include "postgres.h"
 
@@ -15,10 +15,10 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#include "base64url.h"
 #include "pgbank.h"
 
 PG_FUNCTION_INFO_V1(pgbank_new_secret_code);
-PG_FUNCTION_INFO_V1(pgbank_secret_code_matches);
 
 /* 32 random bytes: 256 bits, 43 characters of unpadded base64url. */
 #define SECRET_CODE_BYTES 32
@@ -68,43 +68,15 @@ Datum
 pgbank_new_secret_code(PG_FUNCTION_ARGS)
 {
 	unsigned char raw[SECRET_CODE_BYTES];
-	char		code[sodium_base64_ENCODED_LEN(SECRET_CODE_BYTES,
-										  sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+	char	   *code;
 	text	   *result;
 
 	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(code, sizeof(code), raw, sizeof(raw),
-					  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	code = pgbank_b64url_encode(raw, sizeof(raw));
 	result = cstring_to_text(code);
 	sodium_memzero(raw, sizeof(raw));
-	sodium_memzero(code, sizeof(code));
+	sodium_memzero(code, strlen(code));
+	pfree(code);
 
 	PG_RETURN_TEXT_P(result);
-}
-
-/*
- * SQL function: pgbank.secret_code_matches(expected text, given text)
- * RETURNS boolean
- *
- * Both codes are hashed (BLAKE2b) first, so the comparison takes the same
- * time whatever their lengths and wherever they differ.
- */
-Datum
-pgbank_secret_code_matches(PG_FUNCTION_ARGS)
-{
-	text	   *expected = PG_GETARG_TEXT_PP(0);
-	text	   *given = PG_GETARG_TEXT_PP(1);
-	unsigned char he[crypto_generichash_BYTES];
-	unsigned char hg[crypto_generichash_BYTES];
-	bool		matches;
-
-	crypto_generichash(he, sizeof(he), (unsigned char *) VARDATA_ANY(expected),
-					   VARSIZE_ANY_EXHDR(expected), NULL, 0);
-	crypto_generichash(hg, sizeof(hg), (unsigned char *) VARDATA_ANY(given),
-					   VARSIZE_ANY_EXHDR(given), NULL, 0);
-	matches = sodium_memcmp(he, hg, sizeof(he)) == 0;
-	sodium_memzero(he, sizeof(he));
-	sodium_memzero(hg, sizeof(hg));
-
-	PG_RETURN_BOOL(matches);
 }

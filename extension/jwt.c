@@ -19,15 +19,16 @@
 #include <sodium.h>
 
 #include "access/xact.h"
-#include "common/jsonapi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "pgbank.h"
-#include "tokens.h"
+#include "base64url.h"
+#include "errors.h"
+#include "json_fields.h"
+#include "jwt.h"
+#include "secret.h"
 
 PG_FUNCTION_INFO_V1(pgbank_jwt_hs256_sign);
 PG_FUNCTION_INFO_V1(pgbank_jwt_hs256_verify);
@@ -37,106 +38,31 @@ PG_FUNCTION_INFO_V1(pgbank_jwt_hs256_verify);
 /* base64url of {"alg":"HS256","typ":"JWT"} */
 #define JWT_HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 
-/* What the top level of a header or claims object holds that we check. */
-typedef struct JwtFields
+/* The fields of a header, and of claims, that verifying checks. */
+enum
 {
-	JsonLexContext *lex;
-	int			depth;
-	const char *current;		/* top-level field being read, or NULL */
-	bool		top_is_object;
-	int			alg_count;
-	char	   *alg;			/* NULL unless a string */
-	int			typ_count;
-	char	   *typ;
-	bool		has_crit;
-	int			exp_count;
-	char	   *exp;			/* the number's text; NULL unless a number */
-	int			nbf_count;
-	char	   *nbf;
-} JwtFields;
-
-static void
-fields_object_start(void *state)
+	HEADER_ALG,
+	HEADER_TYP,
+	HEADER_CRIT,
+	HEADER_FIELDS
+};
+enum
 {
-	JwtFields  *s = (JwtFields *) state;
-
-	if (s->depth == 0)
-		s->top_is_object = true;
-	s->depth++;
-}
-
-static void
-fields_nest_end(void *state)
-{
-	((JwtFields *) state)->depth--;
-}
-
-static void
-fields_array_start(void *state)
-{
-	((JwtFields *) state)->depth++;
-}
-
-static void
-fields_field_start(void *state, char *fname, bool isnull)
-{
-	JwtFields  *s = (JwtFields *) state;
-
-	s->current = NULL;
-	if (s->depth != 1)
-		return;
-	if (strcmp(fname, "alg") == 0)
-		s->alg_count++, s->current = "alg";
-	else if (strcmp(fname, "typ") == 0)
-		s->typ_count++, s->current = "typ";
-	else if (strcmp(fname, "crit") == 0)
-		s->has_crit = true;
-	else if (strcmp(fname, "exp") == 0)
-		s->exp_count++, s->current = "exp";
-	else if (strcmp(fname, "nbf") == 0)
-		s->nbf_count++, s->current = "nbf";
-}
-
-static void
-fields_scalar(void *state, char *token, JsonTokenType type)
-{
-	JwtFields  *s = (JwtFields *) state;
-
-	if (s->depth != 1 || s->current == NULL)
-		return;
-	if (type == JSON_TOKEN_STRING && strcmp(s->current, "alg") == 0)
-		s->alg = token;
-	else if (type == JSON_TOKEN_STRING && strcmp(s->current, "typ") == 0)
-		s->typ = token;
-	else if (type == JSON_TOKEN_NUMBER && strcmp(s->current, "exp") == 0)
-		s->exp = token;
-	else if (type == JSON_TOKEN_NUMBER && strcmp(s->current, "nbf") == 0)
-		s->nbf = token;
-}
+	CLAIM_EXP,
+	CLAIM_NBF,
+	CLAIM_FIELDS
+};
 
 /*
- * Parse a decoded segment as a JSON object and collect the fields we
- * check. Anything else is an invalid token.
+ * Collect the fields of a decoded segment, which must be text and a JSON
+ * object; anything else is an invalid token.
  */
 static void
 parse_fields(char *json, size_t len, const char *what, const char *message,
-			 JwtFields *fields)
+			 JsonField *fields, int nfields)
 {
-	JsonSemAction sem;
-
-	memset(fields, 0, sizeof(*fields));
-	memset(&sem, 0, sizeof(sem));
 	pgbank_check_utf8(json, len, what);
-	fields->lex = makeJsonLexContextCstringLen(json, (int) len,
-											   GetDatabaseEncoding(), true);
-	sem.semstate = fields;
-	sem.object_start = fields_object_start;
-	sem.object_end = fields_nest_end;
-	sem.array_start = fields_array_start;
-	sem.array_end = fields_nest_end;
-	sem.object_field_start = fields_field_start;
-	sem.scalar = fields_scalar;
-	if (pg_parse_json(fields->lex, &sem) != JSON_SUCCESS || !fields->top_is_object)
+	if (!pgbank_json_fields(json, len, fields, nfields))
 		pgbank_token_invalid(message);
 }
 
@@ -172,20 +98,47 @@ check_jwt_key(size_t keylen)
 											 JWT_MIN_KEY_BYTES));
 }
 
+/* Seconds from the Unix epoch (1970) to PostgreSQL's (2000). */
+#define UNIX_TO_POSTGRES_EPOCH_SECS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+
 /*
  * NumericDate (seconds since the epoch, possibly fractional) to a
  * timestamp; false when it is out of range.
  */
 static bool
-numeric_date(const char *number, TimestampTz *ts)
+numeric_date_timestamp(const char *number, TimestampTz *ts)
 {
 	double		secs = strtod(number, NULL);
 
 	if (!isfinite(secs) || secs < -2.0e11 || secs > 2.0e11)
 		return false;
 	*ts = (TimestampTz) (secs * USECS_PER_SEC) -
-		((POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC);
+		UNIX_TO_POSTGRES_EPOCH_SECS * USECS_PER_SEC;
 	return true;
+}
+
+int64
+pgbank_jwt_numeric_date(TimestampTz ts)
+{
+	int64		secs = ts / USECS_PER_SEC;
+
+	if (ts % USECS_PER_SEC < 0)
+		secs--;
+	return secs + UNIX_TO_POSTGRES_EPOCH_SECS;
+}
+
+/*
+ * An optional NumericDate claim: absent, or present once as a number in
+ * range (then *ts is its time). False otherwise.
+ */
+static bool
+optional_date(const JsonField *claim, TimestampTz *ts)
+{
+	if (claim->count == 0)
+		return true;
+	return claim->count == 1 && claim->ok &&
+		numeric_date_timestamp(claim->value, ts);
 }
 
 text *
@@ -223,8 +176,16 @@ pgbank_jwt_verify(const char *token, size_t len, const unsigned char *key,
 	size_t		header_len;
 	size_t		claims_len;
 	size_t		sig_len;
-	JwtFields	fields;
-	TimestampTz ts;
+	JsonField	hf[HEADER_FIELDS] = {
+		[HEADER_ALG] = {.name = "alg", .type = JSON_FIELD_STRING},
+		[HEADER_TYP] = {.name = "typ", .type = JSON_FIELD_STRING},
+		[HEADER_CRIT] = {.name = "crit", .type = JSON_FIELD_ANY},
+	};
+	JsonField	cf[CLAIM_FIELDS] = {
+		[CLAIM_EXP] = {.name = "exp", .type = JSON_FIELD_NUMBER},
+		[CLAIM_NBF] = {.name = "nbf", .type = JSON_FIELD_NUMBER},
+	};
+	TimestampTz ts = 0;
 	text	   *result;
 
 	check_jwt_key(keylen);
@@ -240,14 +201,15 @@ pgbank_jwt_verify(const char *token, size_t len, const unsigned char *key,
 		pgbank_token_invalid("token is not valid base64url");
 
 	parse_fields((char *) header, header_len, "header",
-				 "token header is not a json object", &fields);
-	if (fields.alg_count != 1 || fields.alg == NULL)
+				 "token header is not a json object", hf, HEADER_FIELDS);
+	if (hf[HEADER_ALG].count != 1 || !hf[HEADER_ALG].ok)
 		pgbank_token_invalid("token header must name its algorithm once");
-	if (strcmp(fields.alg, "HS256") != 0)
+	if (strcmp(hf[HEADER_ALG].value, "HS256") != 0)
 		pgbank_token_invalid("token algorithm is not HS256");
-	if (fields.typ_count > 1 || (fields.typ_count == 1 && !typ_is_jwt(fields.typ)))
+	if (hf[HEADER_TYP].count > 1 ||
+		(hf[HEADER_TYP].count == 1 && !typ_is_jwt(hf[HEADER_TYP].value)))
 		pgbank_token_invalid("token type is not JWT");
-	if (fields.has_crit)
+	if (hf[HEADER_CRIT].count > 0)
 		pgbank_token_invalid("token header has critical extensions");
 
 	if (sig_len != sizeof(mac))
@@ -257,16 +219,14 @@ pgbank_jwt_verify(const char *token, size_t len, const unsigned char *key,
 		pgbank_token_invalid("token is invalid or was signed with another key");
 
 	parse_fields((char *) claims, claims_len, "claims",
-				 "token claims are not a json object", &fields);
-	if (fields.exp_count > 1 || (fields.exp_count == 1 &&
-								 (fields.exp == NULL || !numeric_date(fields.exp, &ts))))
+				 "token claims are not a json object", cf, CLAIM_FIELDS);
+	if (!optional_date(&cf[CLAIM_EXP], &ts))
 		pgbank_token_invalid("token claim exp is not one valid NumericDate");
-	if (fields.exp_count == 1 && now >= ts)
+	if (cf[CLAIM_EXP].count == 1 && now >= ts)
 		pgbank_token_invalid("token has expired");
-	if (fields.nbf_count > 1 || (fields.nbf_count == 1 &&
-								 (fields.nbf == NULL || !numeric_date(fields.nbf, &ts))))
+	if (!optional_date(&cf[CLAIM_NBF], &ts))
 		pgbank_token_invalid("token claim nbf is not one valid NumericDate");
-	if (fields.nbf_count == 1 && now < ts)
+	if (cf[CLAIM_NBF].count == 1 && now < ts)
 		pgbank_token_invalid("token is not valid yet");
 
 	result = cstring_to_text_with_len((char *) claims, claims_len);

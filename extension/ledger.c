@@ -1,78 +1,178 @@
 /*
  * ledger.c
- *		pgbank.transfer: move money between two accounts in one call.
+ *		The ledger's engine (ledger.h) and the single moves of money:
+ *		pgbank.transfer, pgbank.deposit and pgbank.withdraw.
  *
- * A transfer locks both account rows in ascending id order before changing
- * either, so any two transfers that share accounts take their locks in the
- * same order and cannot deadlock. Then one statement updates both balances
- * and writes the transfer and its two entries. All SPI plans are prepared
- * on first use and kept for the life of the backend.
+ * Double entry: money enters and leaves only through a currency's house
+ * account (deposit, withdraw), the one account allowed below zero, so the
+ * balances of each currency sum to zero at every commit.
  *
- * With an idempotency key, a transaction-scoped advisory lock on the key
- * serialises callers that use the same key; the first one moves the money,
- * later ones get the stored result back (or an error if their arguments
- * differ).
+ * A call locks every account it names in one statement, in ascending id
+ * order, so any two calls that share accounts take their locks in the same
+ * order and cannot deadlock (a house account's id is negative: it is always
+ * locked first). Then the moves are checked and applied in memory, and one
+ * statement updates the balances and writes the transfers and their
+ * entries. All SPI plans are prepared on first use and kept for the life of
+ * the backend.
+ *
+ * An idempotency key belongs to the paying account (the transfers table is
+ * unique on from_account_id, idempotency_key), so another user can neither
+ * claim a key first nor learn that it is used. Transaction-scoped advisory
+ * locks on the account and key, taken before any account lock and in
+ * ascending hash order, serialise callers that use the same key; the first
+ * one moves the money, later ones get the stored result back (or an error
+ * if their arguments differ).
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
-#include "pgbank.h"
+#include "ledger.h"
 
 PG_FUNCTION_INFO_V1(pgbank_transfer);
+PG_FUNCTION_INFO_V1(pgbank_deposit);
+PG_FUNCTION_INFO_V1(pgbank_withdraw);
 
-/* Columns of pgbank.transfer_result, in the order of the plans below. */
+/* Columns of pgbank.transfer_result. */
 #define RESULT_NATTS 5
-
-/* One locked account row. */
-typedef struct LockedAccount
-{
-	bool		found;
-	int64		balance;
-	char	   *currency;
-} LockedAccount;
 
 static SPIPlanPtr plan_key_lock = NULL;
 static SPIPlanPtr plan_key_find = NULL;
-static SPIPlanPtr plan_lock_account = NULL;
-static SPIPlanPtr plan_move = NULL;
+static SPIPlanPtr plan_lock = NULL;
+static SPIPlanPtr plan_write = NULL;
+static SPIPlanPtr plan_house = NULL;
+static SPIPlanPtr plan_write_one = NULL;
 
+/* $1 paying accounts, $2 keys: the account seeds the hash of its key. */
 static const char *sql_key_lock =
-"SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 7262))";
+"SELECT pg_catalog.pg_advisory_xact_lock(h)"
+"  FROM (SELECT DISTINCT pg_catalog.hashtextextended(k, f) AS h"
+"          FROM ROWS FROM (pg_catalog.unnest($1::int8[]), pg_catalog.unnest($2::text[])) u (f, k) WHERE k IS NOT NULL) s"
+" ORDER BY h";
 
-/* The stored result of a transfer, with each account as it was right after. */
+/*
+ * The stored result of each transfer made with one of the keys, with each
+ * account as it was right after it (held as it is now).
+ */
 static const char *sql_key_find =
-"SELECT t.from_account_id, t.to_account_id, t.amount, t.currency,"
+"SELECT t.from_account_id, t.idempotency_key, t.to_account_id, t.amount, t.currency,"
 "       t,"
-"       ROW(fa.id, fa.owner, fe.balance_after, fa.currency, fa.created_at)::pgbank.accounts,"
-"       ROW(ta.id, ta.owner, te.balance_after, ta.currency, ta.created_at)::pgbank.accounts,"
+"       ROW(fa.id, fa.owner, fe.balance_after, fa.currency, fa.created_at, fa.held)::pgbank.accounts,"
+"       ROW(ta.id, ta.owner, te.balance_after, ta.currency, ta.created_at, ta.held)::pgbank.accounts,"
 "       fe, te"
-"  FROM pgbank.transfers t"
+"  FROM ROWS FROM (pg_catalog.unnest($1::int8[]), pg_catalog.unnest($2::text[])) u (f, k)"
+"  JOIN pgbank.transfers t ON t.from_account_id = u.f AND t.idempotency_key = u.k"
 "  JOIN pgbank.entries fe ON fe.transfer_id = t.id AND fe.account_id = t.from_account_id"
 "  JOIN pgbank.entries te ON te.transfer_id = t.id AND te.account_id = t.to_account_id"
 "  JOIN pgbank.accounts fa ON fa.id = t.from_account_id"
-"  JOIN pgbank.accounts ta ON ta.id = t.to_account_id"
-" WHERE t.idempotency_key = $1";
+"  JOIN pgbank.accounts ta ON ta.id = t.to_account_id";
 
-static const char *sql_lock_account =
-"SELECT balance, currency FROM pgbank.accounts WHERE id = $1 FOR NO KEY UPDATE";
+/*
+ * $1 is sorted and distinct: each row is found by its key and locked in the
+ * array's order, ascending id (one index probe a row, no sort).
+ */
+static const char *sql_lock =
+"SELECT a.id, a.balance, a.held, a.currency, a.owner IS NULL"
+"  FROM pg_catalog.unnest($1::int8[]) u (id),"
+"       LATERAL (SELECT * FROM pgbank.accounts x WHERE x.id = u.id FOR NO KEY UPDATE) a";
 
-/* $1 from, $2 to, $3 amount, $4 currency, $5 idempotency key */
-static const char *sql_move =
-"WITH f AS (UPDATE pgbank.accounts SET balance = balance - $3 WHERE id = $1 RETURNING *),"
-"     t AS (UPDATE pgbank.accounts SET balance = balance + $3 WHERE id = $2 RETURNING *),"
-"     x AS (INSERT INTO pgbank.transfers (from_account_id, to_account_id, amount, currency, idempotency_key)"
-"           VALUES ($1, $2, $3, $4, $5) RETURNING *),"
-"     fe AS (INSERT INTO pgbank.entries (account_id, amount, transfer_id, balance_after)"
-"            SELECT $1, -$3, x.id, f.balance FROM x, f RETURNING *),"
-"     te AS (INSERT INTO pgbank.entries (account_id, amount, transfer_id, balance_after)"
-"            SELECT $2, $3, x.id, t.balance FROM x, t RETURNING *)"
-"SELECT x, f, t, fe, te FROM x, f, t, fe, te";
+/* The account and its currency's house account (not locked: see callers). */
+static const char *sql_house =
+"SELECT h.id FROM pgbank.accounts a"
+"  JOIN pgbank.accounts h ON h.currency = a.currency AND h.owner IS NULL"
+" WHERE a.id = $1";
+
+/*
+ * Write applied moves: $1..$10 one element per move (from, to, amount,
+ * currency, key, reference, and each side's balance and held after it),
+ * $11..$13 the final balance and held of each changed account, $14 the
+ * time of the entries. Transfer ids are drawn in item order, entries are
+ * inserted in item order (so an account's entries are in the order they
+ * were applied), and each move's transfer_result comes back in item order.
+ */
+static const char *sql_write =
+"WITH i AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int8[]), pg_catalog.unnest($2::int8[]),"
+"                 pg_catalog.unnest($3::int8[]), pg_catalog.unnest($4::text[]),"
+"                 pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[]),"
+"                 pg_catalog.unnest($7::int8[]), pg_catalog.unnest($8::int8[]),"
+"                 pg_catalog.unnest($9::int8[]), pg_catalog.unnest($10::int8[]))"
+"             WITH ORDINALITY AS i (f, t, amount, currency, key, ref, fb, fh, tb, th, o)),"
+"     ids AS (SELECT i.o, pg_catalog.nextval('pgbank.transfers_id_seq') AS id FROM i ORDER BY i.o),"
+"     a AS (UPDATE pgbank.accounts a SET balance = v.balance, held = v.held"
+"             FROM ROWS FROM (pg_catalog.unnest($11::int8[]), pg_catalog.unnest($12::int8[]),"
+"                            pg_catalog.unnest($13::int8[])) v (id, balance, held)"
+"            WHERE a.id = v.id RETURNING a.*),"
+"     x AS (INSERT INTO pgbank.transfers (id, from_account_id, to_account_id, amount, created_at,"
+"                                         currency, idempotency_key, reference)"
+"           SELECT ids.id, i.f, i.t, i.amount, $14, i.currency, i.key, i.ref"
+"             FROM i JOIN ids USING (o) ORDER BY i.o RETURNING *),"
+"     e AS (INSERT INTO pgbank.entries (account_id, amount, created_at, transfer_id, balance_after)"
+"           SELECT s.account_id, s.amount, $14, ids.id, s.balance_after"
+"             FROM i JOIN ids USING (o),"
+"                  LATERAL (VALUES (1, i.f, -i.amount, i.fb), (2, i.t, i.amount, i.tb))"
+"                      s (side, account_id, amount, balance_after)"
+"            ORDER BY i.o, s.side RETURNING *)"
+"SELECT i.o, x,"
+"       ROW(fa.id, fa.owner, i.fb, fa.currency, fa.created_at, i.fh)::pgbank.accounts,"
+"       ROW(ta.id, ta.owner, i.tb, ta.currency, ta.created_at, i.th)::pgbank.accounts,"
+"       fe, te"
+"  FROM i JOIN ids USING (o) JOIN x ON x.id = ids.id"
+"  JOIN a fa ON fa.id = i.f JOIN a ta ON ta.id = i.t"
+"  JOIN e fe ON fe.transfer_id = x.id AND fe.account_id = i.f"
+"  JOIN e te ON te.transfer_id = x.id AND te.account_id = i.t"
+" ORDER BY i.o";
+
+/*
+ * The same for one move (most calls): scalar parameters and no joins, a
+ * much smaller plan to run. $1 from, $2 to, $3 amount, $4 currency, $5 key,
+ * $6 reference, $7/$8 balance and held of from after, $9/$10 of to, $11
+ * the time. Same columns out as sql_write.
+ */
+static const char *sql_write_one =
+"WITH a AS (UPDATE pgbank.accounts"
+"             SET balance = CASE WHEN id = $1 THEN $7::int8 ELSE $9::int8 END,"
+"                 held = CASE WHEN id = $1 THEN $8::int8 ELSE $10::int8 END"
+"           WHERE id IN ($1, $2) RETURNING *),"
+"     x AS (INSERT INTO pgbank.transfers (from_account_id, to_account_id, amount, created_at,"
+"                                         currency, idempotency_key, reference)"
+"           VALUES ($1, $2, $3, $11, $4, $5, $6) RETURNING *),"
+"     e AS (INSERT INTO pgbank.entries (account_id, amount, created_at, transfer_id, balance_after)"
+"           SELECT s.account_id, s.amount, $11, x.id, s.balance_after"
+"             FROM x, (VALUES (1, $1::int8, -$3::int8, $7::int8), (2, $2::int8, $3::int8, $9::int8))"
+"                        s (side, account_id, amount, balance_after)"
+"            ORDER BY s.side RETURNING *)"
+"SELECT 1::int8, x,"
+"       (SELECT a FROM a WHERE a.id = $1),"
+"       (SELECT a FROM a WHERE a.id = $2),"
+"       (SELECT e FROM e WHERE e.account_id = $1),"
+"       (SELECT e FROM e WHERE e.account_id = $2)"
+"  FROM x";
+
+/*
+ * Prepare and keep a plan that is always generic: these statements' costs do
+ * not depend on their values, so planning them again at each call (what a
+ * custom plan costs) buys nothing.
+ */
+static SPIPlanPtr
+prepare_generic(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "pgbank: SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "pgbank: SPI_keepplan failed");
+	return plan;
+}
 
 void
 pgbank_ledger_init(void)
@@ -80,207 +180,650 @@ pgbank_ledger_init(void)
 	/* nothing to configure yet */
 }
 
-static void
-prepare_plans(void)
+void
+ledger_prepare(void)
 {
-	Oid			text1[1] = {TEXTOID};
-	Oid			int81[1] = {INT8OID};
-	Oid			move[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Oid			keys[2] = {INT8ARRAYOID, TEXTARRAYOID};
+	Oid			lock[1] = {INT8ARRAYOID};
+	Oid			house[1] = {INT8OID};
+	Oid			write[14] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
+	INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
 
-	if (plan_move != NULL)
+	Oid			one[11] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+	INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
+
+	if (plan_write != NULL)
 		return;
-	plan_key_lock = pgbank_prepare_kept(sql_key_lock, 1, text1);
-	plan_key_find = pgbank_prepare_kept(sql_key_find, 1, text1);
-	plan_lock_account = pgbank_prepare_kept(sql_lock_account, 1, int81);
-	plan_move = pgbank_prepare_kept(sql_move, 5, move);
+	plan_key_lock = prepare_generic(sql_key_lock, 2, keys);
+	plan_key_find = prepare_generic(sql_key_find, 2, keys);
+	plan_lock = prepare_generic(sql_lock, 1, lock);
+	plan_house = prepare_generic(sql_house, 1, house);
+	plan_write_one = prepare_generic(sql_write_one, 11, one);
+	plan_write = prepare_generic(sql_write, 14, write);
 }
 
-static Datum
-spi_value(int col, bool *isnull)
+/* ----- errors ----- */
+
+bool
+ledger_refuse(LedgerError *err, int sqlerrcode, const char *field, char *message,
+	   char *detail)
 {
-	return SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+	err->sqlerrcode = sqlerrcode;
+	err->field = field;
+	err->message = message;
+	err->detail = detail;
+	return false;
+}
+
+/* The 22023 of pgbank_invalid_input, as a refusal. */
+bool
+ledger_refuse_input(LedgerError *err, const char *field, const char *message)
+{
+	return ledger_refuse(err, ERRCODE_INVALID_PARAMETER_VALUE, field,
+				  psprintf("invalid %s: %s", field, message),
+				  psprintf("Field: %s.", field));
 }
 
 /*
- * Build the transfer_result tuple from columns first..first+4 of the single
- * row SPI returned, in the caller's memory context so it survives SPI_finish.
+ * Raise a refusal; item >= 0 is the index of the failing item of a batch,
+ * named first in the message.
  */
-static Datum
-result_from_spi(TupleDesc resdesc, int first, MemoryContext callercxt)
+void
+ledger_throw(const LedgerError *err, int item)
 {
-	Datum		values[RESULT_NATTS];
-	bool		nulls[RESULT_NATTS];
-	MemoryContext spicxt;
-	HeapTuple	tuple;
-
-	for (int i = 0; i < RESULT_NATTS; i++)
-		values[i] = spi_value(first + i, &nulls[i]);
-	spicxt = MemoryContextSwitchTo(callercxt);
-	tuple = heap_form_tuple(resdesc, values, nulls);
-	MemoryContextSwitchTo(spicxt);
-	return HeapTupleGetDatum(tuple);
+	ereport(ERROR,
+			(errcode(err->sqlerrcode),
+			 item >= 0 ? errmsg("item %d: %s", item, err->message) :
+			 errmsg("%s", err->message),
+			 err->detail ? errdetail("%s", err->detail) : 0,
+			 err->field ? err_generic_string(PG_DIAG_COLUMN_NAME, err->field) : 0));
+	pg_unreachable();
 }
 
-static LockedAccount
-lock_account(int64 id)
-{
-	Datum		arg = Int64GetDatum(id);
-	LockedAccount acc = {false, 0, NULL};
-	bool		isnull;
+/* ----- checks ----- */
 
-	pgbank_run_plan(plan_lock_account, &arg, NULL, -1);
-	if (SPI_processed == 1)
+/*
+ * A reference is 1 to 255 characters and no control character (the
+ * transfers table's CHECK says the same).
+ */
+bool
+ledger_check_reference(text *reference, LedgerError *err)
+{
+	const unsigned char *p;
+	int			len;
+
+	if (reference == NULL)
+		return true;
+	p = (const unsigned char *) VARDATA_ANY(reference);
+	len = VARSIZE_ANY_EXHDR(reference);
+	if (len == 0 || pg_mbstrlen_with_len((const char *) p, len) > 255)
+		return ledger_refuse_input(err, "reference", "must be 1 to 255 characters");
+	for (int i = 0; i < len; i++)
 	{
-		acc.found = true;
-		acc.balance = DatumGetInt64(spi_value(1, &isnull));
-		acc.currency = TextDatumGetCString(spi_value(2, &isnull));
+		/* C0 and DEL; C1 (U+0080..U+009F) is 0xC2 0x80..0x9F in UTF-8 */
+		if (p[i] < 0x20 || p[i] == 0x7f ||
+			(p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f))
+			return ledger_refuse_input(err, "reference", "must not contain control characters");
 	}
-	return acc;
+	return true;
 }
 
-static void
-check_account(const LockedAccount *acc, int64 id, const char *field)
+/* What can be checked before any lock, in the order the rules are listed. */
+bool
+ledger_check_args(const LedgerMove *m, LedgerError *err)
 {
-	if (!acc->found)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("account %lld not found", (long long) id),
-				 errdetail("Field: %s.", field)));
+	if (m->amount <= 0)
+		return ledger_refuse(err, ERRCODE_PGBANK_AMOUNT_NOT_POSITIVE, NULL,
+					  "transfer amount must be greater than zero", "Field: amount.");
+	if (m->from == m->to)
+		return ledger_refuse(err, ERRCODE_PGBANK_SAME_ACCOUNT, NULL,
+					  "cannot transfer from an account to itself", "Field: to_account_id.");
+	if (m->key != NULL &&
+		(VARSIZE_ANY_EXHDR(m->key) == 0 || VARSIZE_ANY_EXHDR(m->key) > 255))
+		return ledger_refuse_input(err, "idempotency_key", "must be 1 to 255 characters");
+	return ledger_check_reference(m->reference, err);
+}
+
+/* ----- locking ----- */
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static Datum
+int8_array(const int64 *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		d[i] = Int64GetDatum(values[i]);
+	return PointerGetDatum(construct_array(d, n, INT8OID, sizeof(int64),
+										   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/* A text[] of the moves' keys, references or currencies (NULLs kept). */
+static Datum
+text_array(text **values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = values[i] == NULL;
+		d[i] = PointerGetDatum(values[i]);
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID,
+											  -1, false, TYPALIGN_INT));
 }
 
 /*
- * A key seen before: return its stored result when the arguments are the
- * same (currency, when given, must be the transfer's), else fail. Returns
- * false when the key is new.
+ * Lock the accounts of ids (any order, repeats allowed) with one statement;
+ * the set holds those that exist, sorted by id.
  */
-static bool
-replay_transfer(text *key, int64 from, int64 to, int64 amount,
-				const char *currency, TupleDesc resdesc,
-				MemoryContext callercxt, Datum *result)
+void
+ledger_lock(LedgerSet *set, const int64 *ids, int n)
 {
-	Datum		arg = PointerGetDatum(key);
+	int64	   *sorted = palloc(sizeof(int64) * n);
+	int			distinct = 0;
+	Datum		arg;
 	bool		isnull;
-	char	   *stored_currency;
 
-	pgbank_run_plan(plan_key_lock, &arg, NULL, 1);
-	pgbank_run_plan(plan_key_find, &arg, NULL, -1);
-	if (SPI_processed == 0)
-		return false;
+	memcpy(sorted, ids, sizeof(int64) * n);
+	qsort(sorted, n, sizeof(int64), cmp_int64);
+	for (int i = 0; i < n; i++)
+		if (distinct == 0 || sorted[distinct - 1] != sorted[i])
+			sorted[distinct++] = sorted[i];
 
-	stored_currency = TextDatumGetCString(spi_value(4, &isnull));
-	if (DatumGetInt64(spi_value(1, &isnull)) != from ||
-		DatumGetInt64(spi_value(2, &isnull)) != to ||
-		DatumGetInt64(spi_value(3, &isnull)) != amount ||
-		(currency != NULL && strcmp(currency, stored_currency) != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_PGBANK_IDEMPOTENCY_CONFLICT),
-				 errmsg("idempotency key already used for a different transfer"),
-				 errdetail("A key may be reused only with the same accounts, amount and currency.")));
+	arg = int8_array(sorted, distinct);
+	pgbank_run_plan(plan_lock, &arg, NULL, -1);
 
-	*result = result_from_spi(resdesc, 5, callercxt);
+	set->n = (int) SPI_processed;
+	set->acc = palloc0(sizeof(LedgerAccount) * Max(set->n, 1));
+	for (int i = 0; i < set->n; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		LedgerAccount *a = &set->acc[i];
+		char	   *cur;
+
+		a->id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		a->balance = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		a->held = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		cur = TextDatumGetCString(SPI_getbinval(row, desc, 4, &isnull));
+		strlcpy(a->currency, cur, sizeof(a->currency));
+		a->house = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
+	}
+}
+
+/* The locked row of an account, or NULL (id is LedgerAccount's first field). */
+LedgerAccount *
+ledger_find(LedgerSet *set, int64 id)
+{
+	LedgerAccount key = {.id = id};
+
+	return bsearch(&key, set->acc, set->n, sizeof(LedgerAccount), cmp_int64);
+}
+
+/* ----- applying ----- */
+
+static bool
+check_house(const LedgerAccount *a, bool allowed, LedgerError *err)
+{
+	if (a->house && !allowed)
+		return ledger_refuse(err, ERRCODE_PGBANK_HOUSE_ACCOUNT, NULL,
+					  psprintf("account %lld is a house account", (long long) a->id),
+					  "Money enters and leaves a house account only by deposit and withdrawal.");
 	return true;
 }
 
 /*
+ * Check one move against the locked rows, in the order pgbank.transfer
+ * documents its rules: both accounts exist, neither is a house account
+ * unless house allows it, one currency (the one asked for, if any), enough
+ * available funds (counting the hold the move releases), and no balance
+ * past the bigint range.
+ */
+bool
+ledger_check_move(LedgerSet *set, const LedgerMove *m, int house, LedgerError *err)
+{
+	LedgerAccount *src = ledger_find(set, m->from);
+	LedgerAccount *dst = ledger_find(set, m->to);
+	int64		available;
+	int64		after;
+
+	if (src == NULL)
+		return ledger_refuse(err, ERRCODE_NO_DATA_FOUND, NULL,
+					  psprintf("account %lld not found", (long long) m->from),
+					  "Field: from_account_id.");
+	if (dst == NULL)
+		return ledger_refuse(err, ERRCODE_NO_DATA_FOUND, NULL,
+					  psprintf("account %lld not found", (long long) m->to),
+					  "Field: to_account_id.");
+	if (!check_house(src, house == LEDGER_HOUSE_FROM, err) ||
+		!check_house(dst, house == LEDGER_HOUSE_TO, err))
+		return false;
+	if (strcmp(src->currency, dst->currency) != 0)
+		return ledger_refuse(err, ERRCODE_PGBANK_CURRENCY_MISMATCH, NULL,
+					  psprintf("accounts have different currencies: %s and %s",
+							   src->currency, dst->currency), NULL);
+	if (m->currency != NULL && strcmp(m->currency, src->currency) != 0)
+		return ledger_refuse(err, ERRCODE_PGBANK_CURRENCY_MISMATCH, NULL,
+					  psprintf("currency mismatch: accounts are in %s, transfer asks for %s",
+							   src->currency, m->currency), "Field: currency.");
+
+	/* Only a house account may go below zero; holds reserve the rest. */
+	available = src->balance - (src->held - m->release);
+	if (!src->house && available < m->amount)
+		return ledger_refuse(err, ERRCODE_PGBANK_INSUFFICIENT_FUNDS, NULL,
+					  psprintf("insufficient funds in account %lld", (long long) m->from),
+					  src->held - m->release == 0 ?
+					  psprintf("Balance %lld, transfer amount %lld.",
+							   (long long) src->balance, (long long) m->amount) :
+					  psprintf("Available %lld (balance %lld, held %lld), transfer amount %lld.",
+							   (long long) available, (long long) src->balance,
+							   (long long) (src->held - m->release), (long long) m->amount));
+	if (pg_sub_s64_overflow(src->balance, m->amount, &after))
+		return ledger_refuse(err, ERRCODE_PGBANK_BALANCE_OVERFLOW, NULL,
+					  psprintf("the transfer would take the balance of account %lld below the bigint range",
+							   (long long) m->from), NULL);
+	if (pg_add_s64_overflow(dst->balance, m->amount, &after))
+		return ledger_refuse(err, ERRCODE_PGBANK_BALANCE_OVERFLOW, NULL,
+					  psprintf("the transfer would take the balance of account %lld past the bigint range",
+							   (long long) m->to),
+					  psprintf("Balance %lld, transfer amount %lld, the most a balance holds %lld.",
+							   (long long) dst->balance, (long long) m->amount,
+							   (long long) PG_INT64_MAX));
+	return true;
+}
+
+/*
+ * Check one move and, when it passes, apply it to the locked rows; on
+ * refusal the set is unchanged.
+ */
+bool
+ledger_apply(LedgerSet *set, LedgerMove *m, int house, LedgerError *err)
+{
+	LedgerAccount *src;
+	LedgerAccount *dst;
+
+	if (!ledger_check_move(set, m, house, err))
+		return false;
+	src = ledger_find(set, m->from);
+	dst = ledger_find(set, m->to);
+	src->balance -= m->amount;
+	src->held -= m->release;
+	dst->balance += m->amount;
+	src->dirty = dst->dirty = true;
+	m->account_currency = src->currency;
+	m->from_balance = src->balance;
+	m->from_held = src->held;
+	m->to_balance = dst->balance;
+	m->to_held = dst->held;
+	return true;
+}
+
+/* ----- writing ----- */
+
+/* One move: scalar parameters, a smaller plan (sql_write_one). */
+static void
+write_one(const LedgerMove *m, TimestampTz now)
+{
+	Datum		values[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', m->key ? ' ' : 'n',
+	m->reference ? ' ' : 'n', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(m->from);
+	values[1] = Int64GetDatum(m->to);
+	values[2] = Int64GetDatum(m->amount);
+	values[3] = CStringGetTextDatum(m->account_currency);
+	values[4] = PointerGetDatum(m->key);
+	values[5] = PointerGetDatum(m->reference);
+	values[6] = Int64GetDatum(m->from_balance);
+	values[7] = Int64GetDatum(m->from_held);
+	values[8] = Int64GetDatum(m->to_balance);
+	values[9] = Int64GetDatum(m->to_held);
+	values[10] = TimestampTzGetDatum(now);
+	pgbank_run_plan(plan_write_one, values, nulls, 1);
+}
+
+/* Many moves: one array a column (sql_write). */
+static void
+write_many(LedgerSet *set, const LedgerMove *moves, int n, TimestampTz now)
+{
+	Datum		values[14];
+	int64	   *cols[7];
+	text	  **texts[3];
+	int64	   *acc[3];
+	int			nacc = 0;
+
+	for (int c = 0; c < 7; c++)
+		cols[c] = palloc(sizeof(int64) * n);
+	for (int c = 0; c < 3; c++)
+	{
+		texts[c] = palloc(sizeof(text *) * n);
+		acc[c] = palloc(sizeof(int64) * Max(set->n, 1));
+	}
+	for (int i = 0; i < n; i++)
+	{
+		const LedgerMove *m = &moves[i];
+
+		cols[0][i] = m->from;
+		cols[1][i] = m->to;
+		cols[2][i] = m->amount;
+		cols[3][i] = m->from_balance;
+		cols[4][i] = m->from_held;
+		cols[5][i] = m->to_balance;
+		cols[6][i] = m->to_held;
+		texts[0][i] = cstring_to_text(m->account_currency);
+		texts[1][i] = m->key;
+		texts[2][i] = m->reference;
+	}
+	for (int i = 0; i < set->n; i++)
+	{
+		if (!set->acc[i].dirty)
+			continue;
+		acc[0][nacc] = set->acc[i].id;
+		acc[1][nacc] = set->acc[i].balance;
+		acc[2][nacc] = set->acc[i].held;
+		nacc++;
+	}
+
+	values[0] = int8_array(cols[0], n);
+	values[1] = int8_array(cols[1], n);
+	values[2] = int8_array(cols[2], n);
+	values[3] = text_array(texts[0], n);
+	values[4] = text_array(texts[1], n);
+	values[5] = text_array(texts[2], n);
+	for (int c = 3; c < 7; c++)
+		values[3 + c] = int8_array(cols[c], n);
+	for (int c = 0; c < 3; c++)
+		values[10 + c] = int8_array(acc[c], nacc);
+	values[13] = TimestampTzGetDatum(now);
+	pgbank_run_plan(plan_write, values, NULL, n);
+}
+
+/*
+ * Write n applied moves and the changed accounts of the set with one
+ * statement; SPI_tuptable then holds one row per move, in order: its index
+ * (from 1), then the five columns of its transfer_result.
+ */
+TimestampTz
+ledger_write(LedgerSet *set, LedgerMove *moves, int n)
+{
+	/*
+	 * Taken with every account locked: later than any entry already
+	 * committed on them, so an account's entries sort as applied.
+	 */
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (n == 1)
+		write_one(&moves[0], now);
+	else
+		write_many(set, moves, n, now);
+	return now;
+}
+
+/*
+ * Build a transfer_result from columns first..first+4 of SPI row `row`, in
+ * memory context cxt so that it survives SPI_finish.
+ */
+Datum
+ledger_result(TupleDesc resdesc, int row, int first, MemoryContext cxt)
+{
+	Datum		values[RESULT_NATTS];
+	bool		nulls[RESULT_NATTS];
+	MemoryContext old;
+	HeapTuple	tuple;
+
+	for (int i = 0; i < RESULT_NATTS; i++)
+		values[i] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								  first + i, &nulls[i]);
+	old = MemoryContextSwitchTo(cxt);
+	tuple = heap_form_tuple(resdesc, values, nulls);
+	MemoryContextSwitchTo(old);
+	return HeapTupleGetDatum(tuple);
+}
+
+/* ----- idempotency keys ----- */
+
+static void
+key_arrays(const LedgerMove *moves, int n, Datum *args)
+{
+	int64	   *from = palloc(sizeof(int64) * n);
+	text	  **keys = palloc(sizeof(text *) * n);
+
+	for (int i = 0; i < n; i++)
+	{
+		from[i] = moves[i].from;
+		keys[i] = moves[i].key;
+	}
+	args[0] = int8_array(from, n);
+	args[1] = text_array(keys, n);
+}
+
+/* Lock every (paying account, key) of the moves, in ascending hash order. */
+void
+ledger_lock_keys(const LedgerMove *moves, int n)
+{
+	Datum		args[2];
+
+	key_arrays(moves, n, args);
+	pgbank_run_plan(plan_key_lock, args, NULL, -1);
+}
+
+static bool
+same_key(const LedgerMove *m, int row)
+{
+	bool		isnull;
+	text	   *k;
+
+	if (m->key == NULL ||
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+									1, &isnull)) != m->from)
+		return false;
+	k = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+									 2, &isnull));
+	return VARSIZE_ANY_EXHDR(k) == VARSIZE_ANY_EXHDR(m->key) &&
+		memcmp(VARDATA_ANY(k), VARDATA_ANY(m->key), VARSIZE_ANY_EXHDR(k)) == 0;
+}
+
+/*
+ * Find the transfers already made with the moves' keys: row_of[i] is the
+ * SPI row of move i's stored transfer, or -1. Returns how many were found.
+ * Call with the keys locked.
+ */
+int
+ledger_find_keys(const LedgerMove *moves, int n, int *row_of)
+{
+	Datum		args[2];
+	int			found = 0;
+
+	key_arrays(moves, n, args);
+	pgbank_run_plan(plan_key_find, args, NULL, -1);
+	for (int i = 0; i < n; i++)
+	{
+		row_of[i] = -1;
+		for (uint64 r = 0; moves[i].key != NULL && r < SPI_processed; r++)
+			if (same_key(&moves[i], (int) r))
+			{
+				row_of[i] = (int) r;
+				found++;
+				break;
+			}
+	}
+	return found;
+}
+
+/*
+ * A key seen before answers its stored result only for the same arguments
+ * (currency, when given, must be the transfer's).
+ */
+bool
+ledger_key_matches(const LedgerMove *m, int row, LedgerError *err)
+{
+	HeapTuple	tup = SPI_tuptable->vals[row];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+	char	   *stored_currency = TextDatumGetCString(SPI_getbinval(tup, desc, 5, &isnull));
+
+	if (DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull)) != m->to ||
+		DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull)) != m->amount ||
+		(m->currency != NULL && strcmp(m->currency, stored_currency) != 0))
+		return ledger_refuse(err, ERRCODE_PGBANK_IDEMPOTENCY_CONFLICT, NULL,
+					  "idempotency key already used for a different transfer",
+					  "A key may be reused only with the same accounts, amount and currency.");
+	return true;
+}
+
+/* ----- the single moves ----- */
+
+static TupleDesc
+result_desc(FunctionCallInfo fcinfo)
+{
+	TupleDesc	resdesc;
+
+	if (get_call_result_type(fcinfo, NULL, &resdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "pgbank: a ledger function must return a composite type");
+	return BlessTupleDesc(resdesc);
+}
+
+/*
+ * One move, from its checks to its result: the stored one for a key seen
+ * before, else lock, apply and write. SPI is connected by the caller.
+ */
+static Datum
+move_one(LedgerMove *m, int house, TupleDesc resdesc, MemoryContext cxt)
+{
+	LedgerError err;
+	LedgerSet	set;
+	int64		ids[2] = {m->from, m->to};
+
+	if (!ledger_check_args(m, &err))
+		ledger_throw(&err, -1);
+	ledger_prepare();
+	if (m->key != NULL)
+	{
+		int			row;
+
+		ledger_lock_keys(m, 1);
+		if (ledger_find_keys(m, 1, &row) > 0)
+		{
+			if (!ledger_key_matches(m, row, &err))
+				ledger_throw(&err, -1);
+			return ledger_result(resdesc, row, 6, cxt);
+		}
+	}
+	ledger_lock(&set, ids, 2);
+	if (!ledger_apply(&set, m, house, &err))
+		ledger_throw(&err, -1);
+	ledger_write(&set, m, 1);
+	return ledger_result(resdesc, 0, 2, cxt);
+}
+
+/*
  * SQL function: pgbank.transfer(from_account_id bigint, to_account_id bigint,
- *		amount bigint, currency text DEFAULT NULL, idempotency_key text DEFAULT NULL)
- *		RETURNS pgbank.transfer_result
+ *		amount bigint, currency text DEFAULT NULL, idempotency_key text DEFAULT NULL,
+ *		reference text DEFAULT NULL) RETURNS pgbank.transfer_result
  */
 Datum
 pgbank_transfer(PG_FUNCTION_ARGS)
 {
-	int64		from;
-	int64		to;
-	int64		amount;
-	char	   *currency = NULL;
-	text	   *key = NULL;
+	LedgerMove	m = {0};
 	TupleDesc	resdesc;
-	MemoryContext callercxt = CurrentMemoryContext;
-	LockedAccount lo;
-	LockedAccount hi;
-	const LockedAccount *src;
-	const LockedAccount *dst;
+	MemoryContext cxt = CurrentMemoryContext;
 	Datum		result;
 
+	/* 0.1.0's declaration, on 0.1.0's schema (not yet updated) */
+	if (PG_NARGS() == 5)
+		return ledger_transfer_0_1(fcinfo);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("from_account_id, to_account_id and amount must not be null")));
-	from = PG_GETARG_INT64(0);
-	to = PG_GETARG_INT64(1);
-	amount = PG_GETARG_INT64(2);
-	if (!PG_ARGISNULL(3))
-		currency = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	if (!PG_ARGISNULL(4))
-		key = PG_GETARG_TEXT_PP(4);
-
-	if (amount <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGBANK_AMOUNT_NOT_POSITIVE),
-				 errmsg("transfer amount must be greater than zero"),
-				 errdetail("Field: amount.")));
-	if (from == to)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGBANK_SAME_ACCOUNT),
-				 errmsg("cannot transfer from an account to itself"),
-				 errdetail("Field: to_account_id.")));
-	if (key != NULL && (VARSIZE_ANY_EXHDR(key) == 0 || VARSIZE_ANY_EXHDR(key) > 255))
-		pgbank_invalid_input("idempotency_key", "must be 1 to 255 characters");
-
-	if (get_call_result_type(fcinfo, NULL, &resdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "pgbank: transfer must return a composite type");
-	resdesc = BlessTupleDesc(resdesc);
+	m.from = PG_GETARG_INT64(0);
+	m.to = PG_GETARG_INT64(1);
+	m.amount = PG_GETARG_INT64(2);
+	m.currency = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	m.key = PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4);
+	m.reference = PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_PP(5);
+	resdesc = result_desc(fcinfo);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pgbank: SPI_connect failed");
-	prepare_plans();
-
-	if (key != NULL &&
-		replay_transfer(key, from, to, amount, currency, resdesc, callercxt, &result))
-	{
-		SPI_finish();
-		PG_RETURN_DATUM(result);
-	}
-
-	/* The fixed lock order: lower id first. */
-	lo = lock_account(Min(from, to));
-	hi = lock_account(Max(from, to));
-	src = from < to ? &lo : &hi;
-	dst = from < to ? &hi : &lo;
-	check_account(src, from, "from_account_id");
-	check_account(dst, to, "to_account_id");
-
-	if (strcmp(src->currency, dst->currency) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGBANK_CURRENCY_MISMATCH),
-				 errmsg("accounts have different currencies: %s and %s",
-						src->currency, dst->currency)));
-	if (currency != NULL && strcmp(currency, src->currency) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGBANK_CURRENCY_MISMATCH),
-				 errmsg("currency mismatch: accounts are in %s, transfer asks for %s",
-						src->currency, currency),
-				 errdetail("Field: currency.")));
-	if (src->balance < amount)
-		ereport(ERROR,
-				(errcode(ERRCODE_PGBANK_INSUFFICIENT_FUNDS),
-				 errmsg("insufficient funds in account %lld", (long long) from),
-				 errdetail("Balance %lld, transfer amount %lld.",
-						   (long long) src->balance, (long long) amount)));
-
-	{
-		Datum		values[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', key ? ' ' : 'n'};
-
-		values[0] = Int64GetDatum(from);
-		values[1] = Int64GetDatum(to);
-		values[2] = Int64GetDatum(amount);
-		values[3] = CStringGetTextDatum(src->currency);
-		values[4] = PointerGetDatum(key);
-		pgbank_run_plan(plan_move, values, nulls, 1);
-	}
-	result = result_from_spi(resdesc, 1, callercxt);
-
+	result = move_one(&m, LEDGER_HOUSE_NONE, resdesc, cxt);
 	SPI_finish();
 	PG_RETURN_DATUM(result);
+}
+
+/* Deposit (house_side FROM) or withdrawal (TO) of arguments 0..3. */
+static Datum
+house_move(FunctionCallInfo fcinfo, int house_side)
+{
+	LedgerMove	m = {0};
+	LedgerError err;
+	TupleDesc	resdesc;
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		account;
+	int64		house;
+	bool		isnull;
+	Datum		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("account_id and amount must not be null")));
+	if (PG_ARGISNULL(2))
+		pgbank_invalid_input("reference", "is required");
+	m.amount = PG_GETARG_INT64(1);
+	m.reference = PG_GETARG_TEXT_PP(2);
+	m.key = PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3);
+	resdesc = result_desc(fcinfo);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pgbank: SPI_connect failed");
+	ledger_prepare();
+	account = PG_GETARG_DATUM(0);
+	pgbank_run_plan(plan_house, &account, NULL, -1);
+	if (SPI_processed != 1)
+	{
+		ledger_refuse(&err, ERRCODE_NO_DATA_FOUND, NULL,
+			   psprintf("account %lld not found", (long long) DatumGetInt64(account)),
+			   "Field: account_id.");
+		ledger_throw(&err, -1);
+	}
+	house = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	m.from = house_side == LEDGER_HOUSE_FROM ? house : DatumGetInt64(account);
+	m.to = house_side == LEDGER_HOUSE_FROM ? DatumGetInt64(account) : house;
+	result = move_one(&m, house_side, resdesc, cxt);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * SQL function: pgbank.deposit(account_id bigint, amount bigint, reference text,
+ *		idempotency_key text DEFAULT NULL) RETURNS pgbank.transfer_result
+ */
+Datum
+pgbank_deposit(PG_FUNCTION_ARGS)
+{
+	return house_move(fcinfo, LEDGER_HOUSE_FROM);
+}
+
+/*
+ * SQL function: pgbank.withdraw(account_id bigint, amount bigint, reference text,
+ *		idempotency_key text DEFAULT NULL) RETURNS pgbank.transfer_result
+ */
+Datum
+pgbank_withdraw(PG_FUNCTION_ARGS)
+{
+	return house_move(fcinfo, LEDGER_HOUSE_TO);
 }

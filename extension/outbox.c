@@ -26,6 +26,20 @@
  * lease. A message is never lost: it leaves the due set only as 'sent' or,
  * after the last attempt, as 'failed'. Every copy carries the same
  * Message-ID, so a receiver can drop duplicates.
+ *
+ * pg_cron (1.4) starts the job at most once a minute, so a run that ended
+ * as soon as nothing was due would leave a new message waiting up to a
+ * minute. Instead run_outbox, when it can commit, waits once nothing is due
+ * until it has lasted pgbank.outbox_run_time (a little less than the job's
+ * minute): on its latch, which a transaction that queued a message sets
+ * when it commits (outbox_wake.c), with a timeout at the next retry or lease
+ * expiry and at most pgbank.outbox_poll_interval. It waits with no lock and
+ * no snapshot held (it commits first), and a cancel, a termination or a
+ * shutdown ends the wait at once. It applies a configuration reload while
+ * it waits (pg_cron's job workers ignore SIGHUP, so it takes the signal),
+ * so a changed pgbank.smtp_url counts for the next message, not the next
+ * run. Claims, sends and records are the same as before, so the guarantees
+ * above do not change.
  */
 #include "postgres.h"
 
@@ -40,12 +54,18 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgtime.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
+#include "errors.h"
+#include "outbox_wake.h"
 #include "pgbank.h"
+#include "spi_plans.h"
 
 PG_FUNCTION_INFO_V1(pgbank_run_outbox);
 PG_FUNCTION_INFO_V1(pgbank_deliver_outbox);
@@ -94,7 +114,8 @@ static int	smtp_connect_timeout_ms = 10000;
 static int	outbox_max_attempts = 8;
 static int	outbox_backoff_ms = 30000;
 static int	outbox_lease_s = 300;
-static int	outbox_run_time_ms = 45000;
+static int	outbox_run_time_ms = 58000;
+static int	outbox_poll_interval_ms = 10000;
 
 static bool curl_ready = false;
 
@@ -102,6 +123,7 @@ static SPIPlanPtr plan_sweep = NULL;
 static SPIPlanPtr plan_claim = NULL;
 static SPIPlanPtr plan_sent = NULL;
 static SPIPlanPtr plan_retry = NULL;
+static SPIPlanPtr plan_next_due = NULL;
 
 /*
  * Rows whose attempts are used up but that are still due (the lease of
@@ -158,6 +180,21 @@ static const char *sql_retry =
 "                + make_interval(secs => $5 / 1000.0 * 2 ^ least(attempts - 1, 20)) END,"
 "       claimed_at = NULL, claimed_by = NULL"
 " WHERE id = $1 AND status = 'sending' AND claimed_at = $2 AND claimed_by = pg_backend_pid()";
+
+/*
+ * When the next message falls due, after the claim's now(): the earliest
+ * later next_attempt_at of a pending one or lease end of a claimed one;
+ * NULL when there is none. One due already but not claimed is another
+ * runner's, or was committed after the claim looked (and set the latch).
+ * $1 lease (seconds).
+ */
+static const char *sql_next_due =
+"SELECT least("
+"  (SELECT min(next_attempt_at) FROM pgbank.outbox"
+"    WHERE status = 'pending' AND next_attempt_at > now()),"
+"  (SELECT min(claimed_at) FROM pgbank.outbox"
+"    WHERE status = 'sending' AND claimed_at > now() - make_interval(secs => $1))"
+"    + make_interval(secs => $1))";
 
 /*
  * Credentials belong in pgbank.smtp_username and pgbank.smtp_password,
@@ -247,9 +284,14 @@ pgbank_outbox_init(void)
 							&outbox_lease_s, 300, 10, 24 * 3600,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgbank.outbox_run_time",
-							"How long one outbox run may go on claiming messages.",
-							"A run always tries one due message; keep it below the job's interval.",
-							&outbox_run_time_ms, 45000, 0, 3600 * 1000,
+							"How long one outbox run may go on claiming messages, and waiting for new ones.",
+							"A run always tries one due message; CALL pgbank.run_outbox() outside a transaction block waits for new messages until then. Keep it a little below the job's interval.",
+							&outbox_run_time_ms, 58000, 0, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbank.outbox_poll_interval",
+							"Longest wait of an outbox run between two looks for due messages.",
+							"A waiting run is woken when a message is queued and when a retry or a lease is due; this bounds what no wake-up announces.",
+							&outbox_poll_interval_ms, 10000, 10, 3600 * 1000,
 							PGC_SUSET, GUC_UNIT_MS, NULL, NULL, NULL);
 }
 
@@ -259,13 +301,15 @@ prepare_plans(void)
 	Oid			lease_max[2] = {FLOAT8OID, INT4OID};
 	Oid			sent[2] = {INT8OID, TIMESTAMPTZOID};
 	Oid			retry[5] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT4OID, FLOAT8OID};
+	Oid			lease[1] = {FLOAT8OID};
 
-	if (plan_retry != NULL)
+	if (plan_next_due != NULL)
 		return;
 	plan_sweep = pgbank_prepare_kept(sql_sweep, 2, lease_max);
 	plan_claim = pgbank_prepare_kept(sql_claim, 2, lease_max);
 	plan_sent = pgbank_prepare_kept(sql_sent, 2, sent);
 	plan_retry = pgbank_prepare_kept(sql_retry, 5, retry);
+	plan_next_due = pgbank_prepare_kept(sql_next_due, 1, lease);
 }
 
 /*
@@ -488,19 +532,146 @@ smtp_send(const OutboxMessage *m)
 	return error;
 }
 
+/* When the next message falls due (DT_NOEND: none is pending or claimed). */
+static TimestampTz
+next_due(void)
+{
+	Datum		values[1] = {Float8GetDatum((double) outbox_lease_s)};
+	Datum		due;
+	bool		isnull;
+
+	pgbank_run_plan(plan_next_due, values, NULL, 1);
+	due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	SPI_freetuptable(SPI_tuptable);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(due);
+}
+
+/*
+ * Before a waiting run looks for due messages: reset the latch first, so
+ * that a message committed after the look sets it again, and apply a
+ * configuration reload.
+ */
+static void
+prepare_look(void)
+{
+	ResetLatch(MyLatch);
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/*
+ * Wait until a message is queued (the latch), the next one falls due, the
+ * poll interval has passed or the run's time is up, whichever comes first.
+ */
+static void
+wait_for_message(TimestampTz due, TimestampTz end)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz until = TimestampTzPlusMilliseconds(now, outbox_poll_interval_ms);
+	long		timeout;
+
+	if (due < until)
+		until = due;
+	if (end < until)
+		until = end;
+	timeout = TimestampDifferenceMilliseconds(now, until);
+	if (timeout > 0)
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * The loop of deliver: claim, send and record one message at a time; once
+ * none is due, end, or with waits, wait for one until the run has lasted
+ * pgbank.outbox_run_time (read again after a reload). max_messages bounds
+ * what is claimed in one go: a waiting run counts again after each wait,
+ * so that a steady stream of messages does not use up a minute's run.
+ */
+static int
+deliver_loop(int max_messages, bool nonatomic, bool waits,
+			 MemoryContext msgcxt, MemoryContext spicxt)
+{
+	TimestampTz start = GetCurrentTimestamp();
+	bool		registered = false;
+	int			claimed = 0;
+	int			batch = 0;
+	int			sent = 0;
+
+	while (batch < max_messages)
+	{
+		OutboxMessage m;
+		TimestampTz due;
+		char	   *error;
+
+		CHECK_FOR_INTERRUPTS();
+		if (claimed > 0 && TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+													   outbox_run_time_ms))
+			break;
+		if (waits)
+			prepare_look();
+		MemoryContextReset(msgcxt);
+		if (claim_message(&m, msgcxt))
+		{
+			claimed++;
+			batch++;
+			if (nonatomic)
+				SPI_commit();
+
+			MemoryContextSwitchTo(msgcxt);
+			error = smtp_send(&m);
+			record_result(&m, error);
+			MemoryContextSwitchTo(spicxt);
+			if (nonatomic)
+				SPI_commit();
+			if (error == NULL)
+				sent++;
+			else
+				ereport(LOG,
+						(errmsg("outbox message %lld: attempt %d failed: %s",
+								(long long) m.id, m.attempts, error)));
+			continue;
+		}
+		if (!waits)
+			break;
+
+		/* Nothing due: wait with no lock held, then look in a new transaction. */
+		due = next_due();
+		SPI_commit();
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(), outbox_run_time_ms))
+			break;
+		if (!registered)
+		{
+			/* Look once more after registering, so no wake-up is missed. */
+			registered = true;
+			if (!pgbank_outbox_waiter_register())
+				elog(DEBUG1, "pgbank.run_outbox: every wake-up slot is taken, polling every %d ms",
+					 outbox_poll_interval_ms);
+			continue;
+		}
+		wait_for_message(due, TimestampTzPlusMilliseconds(start, outbox_run_time_ms));
+		/* now() of the next look, and its snapshot, are after the wait */
+		SPI_commit();
+		batch = 0;
+	}
+	return sent;
+}
+
 /*
  * Deliver up to max_messages due messages, claiming no new one once the run
  * has lasted pgbank.outbox_run_time; with nonatomic, commit after each claim
- * and each result. Returns how many were sent.
+ * and each result, and wait for new messages while the run's time lasts
+ * (up to max_messages after each wait). Returns how many were sent.
  */
 static int
 deliver(int max_messages, bool nonatomic)
 {
 	MemoryContext msgcxt;
 	MemoryContext spicxt;
-	TimestampTz start = GetCurrentTimestamp();
-	int			sent = 0;
-	int			i;
+	volatile int sent = 0;
 
 	if (max_messages < 1 || max_messages > 1000)
 		pgbank_invalid_input("max_messages", "must be between 1 and 1000");
@@ -512,35 +683,19 @@ deliver(int max_messages, bool nonatomic)
 	spicxt = CurrentMemoryContext;
 	msgcxt = AllocSetContextCreate(spicxt, "pgbank outbox message",
 								   ALLOCSET_DEFAULT_SIZES);
+	/* pg_cron's job workers ignore SIGHUP; a waiting run takes it. */
+	if (nonatomic)
+		pqsignal(SIGHUP, SignalHandlerForConfigReload);
 
-	for (i = 0; i < max_messages; i++)
+	PG_TRY();
 	{
-		OutboxMessage m;
-		char	   *error;
-
-		CHECK_FOR_INTERRUPTS();
-		if (i > 0 && TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
-												 outbox_run_time_ms))
-			break;
-		MemoryContextReset(msgcxt);
-		if (!claim_message(&m, msgcxt))
-			break;
-		if (nonatomic)
-			SPI_commit();
-
-		MemoryContextSwitchTo(msgcxt);
-		error = smtp_send(&m);
-		record_result(&m, error);
-		MemoryContextSwitchTo(spicxt);
-		if (nonatomic)
-			SPI_commit();
-		if (error == NULL)
-			sent++;
-		else
-			ereport(LOG,
-					(errmsg("outbox message %lld: attempt %d failed: %s",
-							(long long) m.id, m.attempts, error)));
+		sent = deliver_loop(max_messages, nonatomic, nonatomic, msgcxt, spicxt);
 	}
+	PG_FINALLY();
+	{
+		pgbank_outbox_waiter_unregister();
+	}
+	PG_END_TRY();
 
 	MemoryContextDelete(msgcxt);
 	SPI_finish();

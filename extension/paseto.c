@@ -1,8 +1,7 @@
 /*
  * paseto.c
  *		PASETO version 4 (v4.local and v4.public) with libsodium, byte for
- *		byte as the PASETO v4 specification defines it, and the strict
- *		base64url coding that PASETO and JWT share.
+ *		byte as the PASETO v4 specification defines it.
  *
  * v4.local: with a random 32-byte nonce n, the key k is split as
  *   Ek || n2 = BLAKE2b-448(key = k, "paseto-encryption-key" || n)
@@ -26,11 +25,12 @@
 
 #include "fmgr.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
-#include "pgbank.h"
-#include "tokens.h"
+#include "base64url.h"
+#include "errors.h"
+#include "paseto.h"
+#include "secret.h"
 
 PG_FUNCTION_INFO_V1(pgbank_paseto_v4_local_encrypt);
 PG_FUNCTION_INFO_V1(pgbank_paseto_v4_local_encrypt_nonce);
@@ -45,154 +45,11 @@ PG_FUNCTION_INFO_V1(pgbank_paseto_footer);
 #define TAG_BYTES 32
 #define SPLIT_BYTES 56			/* Ek (32) || n2 (24) */
 
-static const char b64url_alphabet[] =
-"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/*
- * base64url without padding; the result is palloc'd and NUL-terminated.
- */
-char *
-pgbank_b64url_encode(const unsigned char *bin, size_t len)
-{
-	char	   *out = palloc((len + 2) / 3 * 4 + 1);
-	char	   *p = out;
-	size_t		i;
-
-	for (i = 0; i + 2 < len; i += 3)
-	{
-		uint32		v = (bin[i] << 16) | (bin[i + 1] << 8) | bin[i + 2];
-
-		*p++ = b64url_alphabet[(v >> 18) & 63];
-		*p++ = b64url_alphabet[(v >> 12) & 63];
-		*p++ = b64url_alphabet[(v >> 6) & 63];
-		*p++ = b64url_alphabet[v & 63];
-	}
-	if (len - i == 1)
-	{
-		*p++ = b64url_alphabet[bin[i] >> 2];
-		*p++ = b64url_alphabet[(bin[i] & 3) << 4];
-	}
-	else if (len - i == 2)
-	{
-		uint32		v = (bin[i] << 8) | bin[i + 1];
-
-		*p++ = b64url_alphabet[(v >> 10) & 63];
-		*p++ = b64url_alphabet[(v >> 4) & 63];
-		*p++ = b64url_alphabet[(v << 2) & 63];
-	}
-	*p = '\0';
-	return out;
-}
-
-static int
-b64url_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict base64url decoding: only the URL-safe alphabet, no padding, no
- * impossible length, and the unused low bits of the last character zero,
- * so every byte string has exactly one encoding. Returns NULL when b64 is
- * not such an encoding.
- */
-unsigned char *
-pgbank_b64url_decode(const char *b64, size_t len, size_t *binlen)
-{
-	unsigned char *out;
-	uint32		acc = 0;
-	int			bits = 0;
-	size_t		n = 0;
-	size_t		i;
-
-	if (len % 4 == 1)
-		return NULL;
-	out = palloc(len * 3 / 4 + 1);
-	for (i = 0; i < len; i++)
-	{
-		int			v = b64url_value(b64[i]);
-
-		if (v < 0)
-		{
-			pfree(out);
-			return NULL;
-		}
-		acc = (acc << 6) | v;
-		bits += 6;
-		if (bits >= 8)
-		{
-			bits -= 8;
-			out[n++] = (acc >> bits) & 0xff;
-		}
-	}
-	if ((acc & ((1U << bits) - 1)) != 0)
-	{
-		pfree(out);
-		return NULL;
-	}
-	*binlen = n;
-	return out;
-}
-
-void
-pgbank_token_invalid(const char *message)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-			 errmsg("%s", message)));
-}
-
-void
-pgbank_check_not_null(bool isnull, const char *field)
-{
-	if (isnull)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", field),
-				 errdetail("Field: %s.", field)));
-}
-
-/* Decoded payloads and footers become text: they must be valid UTF-8. */
-void
-pgbank_check_utf8(const char *s, size_t len, const char *what)
-{
-	if (memchr(s, '\0', len) != NULL ||
-		!pg_verifymbstr(s, (int) len, true))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("token %s is not valid text", what),
-				 errdetail("It contains a NUL byte or is not valid in the database encoding.")));
-}
-
 static void
 check_key_length(bytea *key, size_t expected, const char *field)
 {
 	if (VARSIZE_ANY_EXHDR(key) != expected)
 		pgbank_invalid_input(field, psprintf("must be %zu bytes", expected));
-}
-
-/*
- * Wipe and free a detoasted copy of a key argument; the caller's datum itself
- * is left alone.
- */
-void
-pgbank_wipe_key_copy(bytea *key, Datum original)
-{
-	if ((Pointer) key != DatumGetPointer(original))
-	{
-		sodium_memzero(key, VARSIZE_ANY(key));
-		pfree(key);
-	}
 }
 
 /*

@@ -10,7 +10,10 @@
  * and a JWT also carries the registered claims sub, jti, iat and exp.
  *
  * pgbank.token_key is a secret: superuser only, hidden from SHOW ALL, and
- * its check hook reports a bad value without repeating it.
+ * its check hook reports a bad value without repeating it. The lifetimes of
+ * what login and renewal issue (pgbank.access_token_duration and
+ * pgbank.refresh_token_duration) are settings of this module too; the SQL
+ * of sessions (sql/src/30_sessions.sql) reads them.
  */
 #include "postgres.h"
 
@@ -18,11 +21,9 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
-#include "common/jsonapi.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -32,8 +33,11 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "errors.h"
+#include "json_fields.h"
+#include "jwt.h"
+#include "paseto.h"
 #include "pgbank.h"
-#include "tokens.h"
 
 PG_FUNCTION_INFO_V1(pgbank_token_issue);
 PG_FUNCTION_INFO_V1(pgbank_token_verify);
@@ -53,49 +57,56 @@ static const struct config_enum_entry token_format_options[] = {
 static int	token_format = TOKEN_FORMAT_PASETO;
 static char *token_key = NULL;
 
-/* The claims a token carries, as read back from its payload. */
-typedef struct TokenClaims
+/* Lifetimes of what login and renewal issue; seconds (GUC_UNIT_S). */
+static int	access_token_duration = 15 * 60;
+static int	refresh_token_duration = 24 * 60 * 60;
+
+/* The claims read back from a payload. */
+enum
 {
-	int			depth;
-	const char *current;
-	bool		top_is_object;
-	int			id_count;
-	char	   *id;
-	int			username_count;
-	char	   *username;
-	int			roles_count;
-	bool		in_roles;		/* inside the roles array */
-	bool		roles_ok;		/* an array of strings */
-	List	   *roles;
-	int			issued_count;
-	char	   *issued_at;
-	int			expired_count;
-	char	   *expired_at;
-} TokenClaims;
+	CLAIM_ID,
+	CLAIM_USERNAME,
+	CLAIM_ROLES,
+	CLAIM_ISSUED_AT,
+	CLAIM_EXPIRED_AT,
+	CLAIMS
+};
+
+/*
+ * A key of 64 hexadecimal characters to its 32 bytes; false (and key wiped)
+ * for anything else. The caller wipes key.
+ */
+static bool
+key_from_hex(const char *hex, unsigned char *key)
+{
+	size_t		n = 0;
+
+	if (hex == NULL || strlen(hex) != 2 * PGBANK_TOKEN_KEY_BYTES ||
+		sodium_hex2bin(key, PGBANK_TOKEN_KEY_BYTES, hex, strlen(hex),
+					   NULL, &n, NULL) != 0 || n != PGBANK_TOKEN_KEY_BYTES)
+	{
+		sodium_memzero(key, PGBANK_TOKEN_KEY_BYTES);
+		return false;
+	}
+	return true;
+}
 
 static bool
 token_key_check(char **newval, void **extra, GucSource source)
 {
-	size_t		len = *newval ? strlen(*newval) : 0;
-	size_t		i;
+	unsigned char key[PGBANK_TOKEN_KEY_BYTES];
+	bool		valid;
 
-	if (len == 0)
+	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;			/* unset: issuing and verifying refuse */
-	if (len != 2 * PGBANK_TOKEN_KEY_BYTES)
+	valid = key_from_hex(*newval, key);
+	sodium_memzero(key, sizeof(key));
+	if (!valid)
 	{
 		/* a message of our own, so that PostgreSQL does not echo the value */
 		GUC_check_errmsg("pgbank.token_key must be %d hexadecimal characters",
 						 2 * PGBANK_TOKEN_KEY_BYTES);
 		return false;
-	}
-	for (i = 0; i < len; i++)
-	{
-		if (!isxdigit((unsigned char) (*newval)[i]))
-		{
-			GUC_check_errmsg("pgbank.token_key must be %d hexadecimal characters",
-							 2 * PGBANK_TOKEN_KEY_BYTES);
-			return false;
-		}
 	}
 	return true;
 }
@@ -103,6 +114,20 @@ token_key_check(char **newval, void **extra, GucSource source)
 void
 pgbank_token_init(void)
 {
+	DefineCustomIntVariable("pgbank.access_token_duration",
+							"How long an access token issued by login or renewal is valid.",
+							NULL,
+							&access_token_duration,
+							15 * 60, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pgbank.refresh_token_duration",
+							"How long a session (its refresh token) is valid.",
+							NULL,
+							&refresh_token_duration,
+							24 * 60 * 60, 1, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
 	DefineCustomEnumVariable("pgbank.token_format",
 							 "Format of access and refresh tokens: paseto (v4.local) or jwt (HS256).",
 							 NULL,
@@ -129,17 +154,7 @@ pgbank_token_init(void)
 static bool
 configured_key(unsigned char *key)
 {
-	size_t		n = 0;
-
-	if (token_key == NULL || strlen(token_key) != 2 * PGBANK_TOKEN_KEY_BYTES)
-		return false;
-	if (sodium_hex2bin(key, PGBANK_TOKEN_KEY_BYTES, token_key, strlen(token_key),
-					   NULL, &n, NULL) != 0 || n != PGBANK_TOKEN_KEY_BYTES)
-	{
-		sodium_memzero(key, PGBANK_TOKEN_KEY_BYTES);
-		return false;
-	}
-	return true;
+	return key_from_hex(token_key, key);
 }
 
 /* RFC 3339 in UTC with microseconds, as Go's time.RFC3339Nano reads it. */
@@ -236,129 +251,24 @@ parse_rfc3339(const char *s, TimestampTz *ts)
 	return tm2timestamp(&tm, fsec, &tz, ts) == 0;
 }
 
-static int
-hexval_or_minus(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Canonical 8-4-4-4-12 lower or upper case hex to pg_uuid_t. */
 static bool
 parse_uuid(const char *s, pg_uuid_t *uuid)
 {
-	int			i = 0;
-	int			n = 0;
+	size_t		n = 0;
 
-	if (strlen(s) != 36)
-		return false;
-	for (i = 0; i < 36; i++)
-	{
-		int			hi,
-					lo;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (s[i] != '-')
-				return false;
-			continue;
-		}
-		hi = hexval_or_minus(s[i]);
-		lo = hexval_or_minus(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		uuid->data[n++] = (hi << 4) | lo;
-		i++;
-	}
-	return n == UUID_LEN;
+	/* with the dashes in place, "-" may be skipped only there */
+	return strlen(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' &&
+		s[23] == '-' &&
+		sodium_hex2bin(uuid->data, UUID_LEN, s, 36, "-", &n, NULL) == 0 &&
+		n == UUID_LEN;
 }
 
-/* JSON semantic actions collecting the claims of a payload. */
-static void
-claims_object_start(void *state)
+/* A claim a payload must have exactly once, with a value of its type. */
+static bool
+one_claim(const JsonField *claim)
 {
-	TokenClaims *s = (TokenClaims *) state;
-
-	if (s->depth == 0)
-		s->top_is_object = true;
-	else if (s->depth >= 2 && s->in_roles)
-		s->roles_ok = false;
-	s->depth++;
-}
-
-static void
-claims_array_start(void *state)
-{
-	TokenClaims *s = (TokenClaims *) state;
-
-	if (s->depth == 1 && s->current != NULL && strcmp(s->current, "roles") == 0)
-	{
-		s->in_roles = true;
-		s->roles_ok = true;
-	}
-	else if (s->depth >= 2 && s->in_roles)
-		s->roles_ok = false;
-	s->depth++;
-}
-
-static void
-claims_nest_end(void *state)
-{
-	TokenClaims *s = (TokenClaims *) state;
-
-	s->depth--;
-	if (s->depth == 1)
-		s->in_roles = false;
-}
-
-static void
-claims_field_start(void *state, char *fname, bool isnull)
-{
-	TokenClaims *s = (TokenClaims *) state;
-
-	if (s->depth != 1)
-		return;
-	s->current = NULL;
-	if (strcmp(fname, "id") == 0)
-		s->id_count++, s->current = "id";
-	else if (strcmp(fname, "username") == 0)
-		s->username_count++, s->current = "username";
-	else if (strcmp(fname, "roles") == 0)
-		s->roles_count++, s->current = "roles";
-	else if (strcmp(fname, "issued_at") == 0)
-		s->issued_count++, s->current = "issued_at";
-	else if (strcmp(fname, "expired_at") == 0)
-		s->expired_count++, s->current = "expired_at";
-}
-
-static void
-claims_scalar(void *state, char *token, JsonTokenType type)
-{
-	TokenClaims *s = (TokenClaims *) state;
-
-	if (s->depth == 2 && s->in_roles)
-	{
-		if (type == JSON_TOKEN_STRING)
-			s->roles = lappend(s->roles, token);
-		else
-			s->roles_ok = false;
-		return;
-	}
-	if (s->depth != 1 || s->current == NULL || type != JSON_TOKEN_STRING)
-		return;
-	if (strcmp(s->current, "id") == 0)
-		s->id = token;
-	else if (strcmp(s->current, "username") == 0)
-		s->username = token;
-	else if (strcmp(s->current, "issued_at") == 0)
-		s->issued_at = token;
-	else if (strcmp(s->current, "expired_at") == 0)
-		s->expired_at = token;
+	return claim->count == 1 && claim->ok;
 }
 
 static void
@@ -376,11 +286,13 @@ claim_invalid(const char *claim)
 static void
 read_claims(text *payload, Datum *values)
 {
-	char	   *json = VARDATA_ANY(payload);
-	size_t		len = VARSIZE_ANY_EXHDR(payload);
-	TokenClaims claims;
-	JsonSemAction sem;
-	JsonLexContext *lex;
+	JsonField	claims[CLAIMS] = {
+		[CLAIM_ID] = {.name = "id", .type = JSON_FIELD_STRING},
+		[CLAIM_USERNAME] = {.name = "username", .type = JSON_FIELD_STRING},
+		[CLAIM_ROLES] = {.name = "roles", .type = JSON_FIELD_STRING_ARRAY},
+		[CLAIM_ISSUED_AT] = {.name = "issued_at", .type = JSON_FIELD_STRING},
+		[CLAIM_EXPIRED_AT] = {.name = "expired_at", .type = JSON_FIELD_STRING},
+	};
 	pg_uuid_t  *uuid;
 	TimestampTz issued_at;
 	TimestampTz expires_at;
@@ -388,55 +300,34 @@ read_claims(text *payload, Datum *values)
 	ListCell   *lc;
 	int			n = 0;
 
-	memset(&claims, 0, sizeof(claims));
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &claims;
-	sem.object_start = claims_object_start;
-	sem.object_end = claims_nest_end;
-	sem.array_start = claims_array_start;
-	sem.array_end = claims_nest_end;
-	sem.object_field_start = claims_field_start;
-	sem.scalar = claims_scalar;
-	lex = makeJsonLexContextCstringLen(json, (int) len, GetDatabaseEncoding(), true);
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !claims.top_is_object)
+	if (!pgbank_json_fields(VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload),
+							claims, CLAIMS))
 		pgbank_token_invalid("token payload is not a json object");
 
 	uuid = palloc(sizeof(pg_uuid_t));
-	if (claims.id_count != 1 || claims.id == NULL || !parse_uuid(claims.id, uuid))
+	if (!one_claim(&claims[CLAIM_ID]) || !parse_uuid(claims[CLAIM_ID].value, uuid))
 		claim_invalid("id");
-	if (claims.username_count != 1 || claims.username == NULL ||
-		claims.username[0] == '\0')
+	if (!one_claim(&claims[CLAIM_USERNAME]) || claims[CLAIM_USERNAME].value[0] == '\0')
 		claim_invalid("username");
-	if (claims.roles_count != 1 || !claims.roles_ok)
+	if (!one_claim(&claims[CLAIM_ROLES]))
 		claim_invalid("roles");
-	if (claims.issued_count != 1 || claims.issued_at == NULL ||
-		!parse_rfc3339(claims.issued_at, &issued_at))
+	if (!one_claim(&claims[CLAIM_ISSUED_AT]) ||
+		!parse_rfc3339(claims[CLAIM_ISSUED_AT].value, &issued_at))
 		claim_invalid("issued_at");
-	if (claims.expired_count != 1 || claims.expired_at == NULL ||
-		!parse_rfc3339(claims.expired_at, &expires_at))
+	if (!one_claim(&claims[CLAIM_EXPIRED_AT]) ||
+		!parse_rfc3339(claims[CLAIM_EXPIRED_AT].value, &expires_at))
 		claim_invalid("expired_at");
 
-	roles = palloc(sizeof(Datum) * (list_length(claims.roles) + 1));
-	foreach(lc, claims.roles)
+	roles = palloc(sizeof(Datum) * (list_length(claims[CLAIM_ROLES].strings) + 1));
+	foreach(lc, claims[CLAIM_ROLES].strings)
 		roles[n++] = CStringGetTextDatum((char *) lfirst(lc));
 
 	values[0] = UUIDPGetDatum(uuid);
-	values[1] = CStringGetTextDatum(claims.username);
+	values[1] = CStringGetTextDatum(claims[CLAIM_USERNAME].value);
 	values[2] = PointerGetDatum(construct_array(roles, n, TEXTOID, -1, false,
 												TYPALIGN_INT));
 	values[3] = TimestampTzGetDatum(issued_at);
 	values[4] = TimestampTzGetDatum(expires_at);
-}
-
-/* Seconds since the Unix epoch, rounded down (a JWT NumericDate). */
-static int64
-unix_seconds(TimestampTz ts)
-{
-	int64		secs = ts / USECS_PER_SEC;
-
-	if (ts % USECS_PER_SEC < 0)
-		secs--;
-	return secs + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
 }
 
 /* The payload JSON of a new token. */
@@ -472,7 +363,8 @@ make_payload(const char *id, const char *username, Datum *roles, int nroles,
 		appendStringInfoString(&buf, ",\"jti\":");
 		escape_json(&buf, id);
 		appendStringInfo(&buf, ",\"iat\":" INT64_FORMAT ",\"exp\":" INT64_FORMAT,
-						 unix_seconds(issued_at), unix_seconds(expires_at));
+						 pgbank_jwt_numeric_date(issued_at),
+						 pgbank_jwt_numeric_date(expires_at));
 	}
 	appendStringInfoChar(&buf, '}');
 	return buf.data;

@@ -6,7 +6,7 @@ is written, as received, to its own file in a directory.
 
 Files are named <ns>-<n>.eml and written to a temporary name first, so a
 reader never sees half a message. The envelope recipients come first, as
-"X-Envelope-To:" lines.
+"X-Envelope-To:" lines. Each message is also announced on standard output.
 """
 import os
 import time
@@ -34,4 +34,6 @@ class Sink:
             data = envelope.original_content or envelope.content
             f.write(data if isinstance(data, bytes) else data.encode())
         os.rename(tmp, os.path.join(self.directory, name))
+        # One line per message, so `docker compose logs smtp-sink` shows them.
+        print("smtp_sink: %s for %s" % (name, ", ".join(envelope.rcpt_tos)), flush=True)
         return "250 Message accepted for delivery"

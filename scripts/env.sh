@@ -8,6 +8,8 @@ PGBANK_OSUSER=${PGBANK_OSUSER:-postgres}
 PGBANK_WEB_ROLE=${PGBANK_WEB_ROLE:-pgbank_web}
 PG_CONFIG=${PG_CONFIG:-pg_config}
 PGDATA_DIR=$PGBANK_RUN/pgdata
+# The version being built: pgbank.control's default_version.
+PGBANK_VERSION=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$PGBANK_ROOT/pgbank.control")
 
 export PGHOST=$PGBANK_RUN PGPORT=$PGBANK_PGPORT PGDATABASE=$PGBANK_DBNAME PGUSER=postgres
 

@@ -22,6 +22,9 @@ else
 fi
 
 export PGBANK_DB=${PGBANK_DB:-"host=$PGBANK_RUN port=$PGBANK_PGPORT dbname=$PGBANK_DBNAME user=$PGBANK_WEB_ROLE"}
-echo "run: shim on http://${PGBANK_LISTEN:-127.0.0.1:8080} (Ctrl-C stops it; the database keeps running)"
+url="http://${PGBANK_LISTEN:-127.0.0.1:8080}"
+echo "run: shim on $url (Ctrl-C stops it; the database keeps running)"
+echo "run: the web app at $url/ and Swagger UI at $url/swagger/"
+
 # Not exec: the trap above stops the sink when the shim exits.
 shim/pgbank-http

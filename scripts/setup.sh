@@ -7,18 +7,30 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$PGBANK_ROOT"
 
-PACKAGES=(
-	gcc make pkg-config ca-certificates curl jq python3
-	postgresql-15 postgresql-server-dev-15 postgresql-15-cron libpq-dev
+# What building needs (the images' build stage installs only these), then
+# what running and testing needs.
+BUILD_PACKAGES=(
+	gcc make pkg-config ca-certificates python3
+	postgresql-server-dev-15 libpq-dev
 	libsodium-dev libmicrohttpd-dev libcurl4-openssl-dev
-	python3-aiosmtpd wrk yamllint python3-yaml libipc-run-perl
+	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev libjansson-dev
+	protobuf-compiler grpc-proto
 )
+PACKAGES=(
+	"${BUILD_PACKAGES[@]}" curl jq postgresql-15 postgresql-15-cron postgresql-15-pgextwlist
+	python3-aiosmtpd wrk yamllint python3-yaml libipc-run-perl
+	protobuf-compiler-grpc python3-grpcio python3-protobuf nghttp2-client libasan8
+	chromium
+)
+# npm from Debian only where there is none: a machine may have Node.js from
+# elsewhere (NodeSource's nodejs carries npm, and conflicts with Debian's).
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 log() { printf 'setup: %s\n' "$*"; }
 
 install_packages() {
 	local missing=() p
-	for p in "${PACKAGES[@]}"; do
+	for p in "$@"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 			missing+=("$p")
 	done
@@ -40,11 +52,19 @@ build_and_install() {
 	fi
 }
 
-# `setup.sh --install-only`: packages, build and install, no cluster. The
-# container images (docker/) build with this, so they and the tests share it.
-if [ "${1:-}" = --install-only ]; then
-	install_packages
-	build_and_install
+# `setup.sh --packages PKG...`: install those that are missing, no more
+# (the suites that need more than the tests' packages call this).
+if [ "${1:-}" = --packages ]; then
+	shift
+	install_packages "$@"
+	exit 0
+fi
+
+# `setup.sh --build-packages`: only what building needs. The images' build
+# stage (docker/Dockerfile) runs this before copying the sources, so the
+# layer is cached until the package list changes.
+if [ "${1:-}" = --build-packages ]; then
+	install_packages "${BUILD_PACKAGES[@]}"
 	exit 0
 fi
 
@@ -72,18 +92,17 @@ init_cluster() {
 	as_pg bash -c "umask 077 && cat > '$PGDATA_DIR/pgbank_keys.conf'" <<-KEYS
 	pgbank.token_key = '$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')'
 	KEYS
+	# pgbank's settings come from the checkout's config/pgbank.conf (edit it,
+	# then restart); only what is this cluster's own is written here.
 	as_pg bash -c "cat >> '$PGDATA_DIR/postgresql.conf'" <<-CONF
 
 	# --- pgbank local cluster ---
+	include '$PGBANK_ROOT/config/pgbank.conf'
 	port = $PGBANK_PGPORT
 	listen_addresses = '127.0.0.1'
 	unix_socket_directories = '$PGBANK_RUN'
 	max_connections = 200
-	shared_preload_libraries = 'pg_cron,pgbank'
 	cron.database_name = '$PGBANK_DBNAME'
-	# pg_cron runs jobs in background workers: no connection, no password.
-	cron.use_background_workers = on
-	max_worker_processes = 32
 	include_if_exists = 'pgbank_keys.conf'
 	include_if_exists = 'pgbank_local.conf'
 	CONF
@@ -107,7 +126,7 @@ start_cluster() {
 # is for development and tests, not for keeping data.
 create_database() {
 	local sum psql=("$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1)
-	sum=$(sha256sum "sql/pgbank--0.1.0.sql" | cut -d' ' -f1)
+	sum=$(sha256sum "build/pgbank--$PGBANK_VERSION.sql" | cut -d' ' -f1)
 	as_pg "${psql[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$PGBANK_DBNAME'" |
 		grep -q 1 || as_pg "$(pg_bindir)/createdb" "$PGBANK_DBNAME"
 	if [ "$(cat "$PGBANK_RUN/extension.sum" 2>/dev/null)" != "$sum" ]; then
@@ -117,12 +136,22 @@ create_database() {
 		as_pg "${psql[@]}" -c 'CREATE EXTENSION pgbank CASCADE'
 		echo "$sum" | as_pg tee "$PGBANK_RUN/extension.sum" >/dev/null
 	fi
+	# The API role and every pg_cron job, as the image's first start does.
 	as_pg "${psql[@]}" -f scripts/post-install.sql -v web_role="$PGBANK_WEB_ROLE"
-	# The outbox job (docs/email.md); rescheduling by name is idempotent.
-	as_pg "${psql[@]}" -o /dev/null -c 'SELECT pgbank.schedule_outbox()'
 }
 
-install_packages
+# What the shim serves at /swagger/ (swagger-ui-dist, pinned in
+# scripts/swagger-ui.sh) and what drives the browser in regress/t/32-web.sh
+# (playwright-core, pinned in regress/web/package.json), from the npm
+# registry, without their install scripts. Neither is committed.
+web_packages() {
+	scripts/swagger-ui.sh
+	[ -f regress/web/node_modules/playwright-core/package.json ] ||
+		npm install --prefix regress/web --ignore-scripts --no-audit --no-fund --no-package-lock --silent
+}
+
+install_packages "${PACKAGES[@]}"
+web_packages
 build_and_install
 prepare_rundir
 init_cluster

@@ -12,6 +12,7 @@ failures=()
 mkdir -p "$PGBANK_RUN/logs"
 [ "$(id -u)" -eq 0 ] && chown "$PGBANK_OSUSER" "$PGBANK_RUN" "$PGBANK_RUN/logs"
 for suite in ${PGBANK_SUITES:-regress/t/*.sh}; do
+	[ -f "$suite" ] || suite="regress/t/$suite.sh"    # a bare name: 32-web
 	name=$(basename "$suite" .sh)
 	log="$PGBANK_RUN/logs/$name.log"
 	start=$(date +%s)

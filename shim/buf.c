@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_check.h"
 #include "shim.h"
 
 void
@@ -86,10 +87,17 @@ buf_printf(StrBuf *b, const char *fmt,...)
 	return buf_append(b, small, (size_t) n);
 }
 
+/* The length of a UTF-8 sequence starting with byte c, from its lead. */
+static size_t
+utf8_lead_length(unsigned char c)
+{
+	return c < 0xC0 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+}
+
 /*
  * Append s as a JSON string (with quotes); NULL becomes null. Control
- * characters are escaped; other bytes pass through (PostgreSQL and our
- * own messages are UTF-8).
+ * characters are escaped; a byte that does not start valid UTF-8 (a
+ * client's path in a log line) becomes U+FFFD, so the output stays JSON.
  */
 bool
 buf_json_string(StrBuf *b, const char *s)
@@ -119,8 +127,20 @@ buf_json_string(StrBuf *b, const char *s)
 			snprintf(esc, sizeof(esc), "\\u%04x", *p);
 			buf_append(b, esc, 6);
 		}
-		else
+		else if (*p < 0x80)
 			buf_append(b, (const char *) p, 1);
+		else
+		{
+			size_t		n = utf8_lead_length(*p);
+
+			if (strnlen((const char *) p, n) == n && utf8_valid((const char *) p, n, NULL))
+			{
+				buf_append(b, (const char *) p, n);
+				p += n - 1;
+			}
+			else
+				buf_append(b, "\xEF\xBF\xBD", 3);
+		}
 	}
 	return buf_append(b, "\"", 1);
 }

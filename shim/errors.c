@@ -1,112 +1,134 @@
 /*
  * errors.c
- *		The one SQLSTATE -> HTTP status table, and JSON error bodies.
+ *		SQLSTATE -> HTTP status and gRPC status, and JSON error bodies.
  *
- * This is docs/errors.md as code, as PostgREST keeps one mapping table:
- * a full five-character SQLSTATE matches first, then a two-character
- * class; anything else is a real server fault (500). Bodies are
- * {"error": message, "code": sqlstate, "details": ..., "hint": ...}, taken
- * from the server's error fields.
+ * The table itself is sql/errcodes.txt, the one list of pgbank's error
+ * codes, compiled into build/errcodes.c by scripts/errcodes.py: a full
+ * five-character SQLSTATE matches first, then a two-character class;
+ * anything else is a real server fault (500, INTERNAL), as PostgREST keeps
+ * one mapping table. Bodies are {"error": message, "code": sqlstate,
+ * "details": ..., "hint": ...}, taken from the server's error fields.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "shim.h"
 
-typedef struct SqlstateStatus
+/* The row of a SQLSTATE: its own, else its class's; NULL for neither. */
+static const ErrorCode *
+error_code(const char *sqlstate)
 {
-	const char *sqlstate;		/* five characters, or a two-character class */
-	int			status;
-} SqlstateStatus;
+	int			i;
 
-static const SqlstateStatus sqlstate_table[] = {
-	/* bad input: the message and "Field: x." detail name the field */
-	{"22023", 400},				/* invalid_parameter_value */
-	{"22004", 400},				/* null_value_not_allowed */
-	{"22P02", 400},				/* invalid_text_representation (JSON, numbers) */
-	{"22007", 400},				/* invalid_datetime_format */
-	{"22008", 400},				/* datetime_field_overflow */
-	{"22003", 400},				/* numeric_value_out_of_range */
-	{"23514", 400},				/* check_violation */
-	/* duplicates and missing owners */
-	{"23505", 403},				/* unique_violation */
-	{"23503", 403},				/* foreign_key_violation */
-	{"P0002", 404},				/* no_data_found */
-	/* authentication and authorization */
-	{"28000", 401},				/* invalid_authorization_specification */
-	{"28P01", 401},				/* invalid_password */
-	{"42501", 403},				/* insufficient_privilege */
-	/* the ledger's rules */
-	{"PB001", 400},				/* amount not greater than zero */
-	{"PB002", 400},				/* same account */
-	{"PB003", 400},				/* currency mismatch */
-	{"PB004", 422},				/* insufficient funds */
-	{"PB005", 409},				/* idempotency key reused differently */
-	/* identity */
-	{"PB010", 401},				/* account does not belong to the caller */
-	{"PB011", 401},				/* session blocked */
-	{"PB012", 401},				/* session of another user */
-	{"PB013", 401},				/* refresh token does not match */
-	{"PB014", 401},				/* session expired */
-	{"PB015", 429},				/* login throttled */
-	/* email verification */
-	{"PB040", 400},				/* wrong code */
-	{"PB041", 400},				/* code already used */
-	{"PB042", 400},				/* code expired */
-	{"PB043", 400},				/* code for an address the user no longer has */
-	/* the database is going away or unreachable */
-	{"57P01", 503},				/* admin_shutdown */
-	{"57P03", 503},				/* cannot_connect_now */
-	{"08", 503},				/* connection exception (class) */
-};
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return NULL;
+	for (i = 0; i < shim_nerror_codes; i++)
+	{
+		if (strcmp(shim_error_codes[i].sqlstate, sqlstate) == 0)
+			return &shim_error_codes[i];
+	}
+	for (i = 0; i < shim_nerror_codes; i++)
+	{
+		if (strlen(shim_error_codes[i].sqlstate) == 2 &&
+			strncmp(shim_error_codes[i].sqlstate, sqlstate, 2) == 0)
+			return &shim_error_codes[i];
+	}
+	return NULL;
+}
 
 int
 http_status_for_sqlstate(const char *sqlstate)
 {
-	size_t		i;
-	size_t		n = sizeof(sqlstate_table) / sizeof(sqlstate_table[0]);
+	const ErrorCode *e = error_code(sqlstate);
 
-	if (sqlstate == NULL || strlen(sqlstate) != 5)
-		return 500;
-	for (i = 0; i < n; i++)
+	return e ? e->http_status : 500;
+}
+
+int
+grpc_status_for_sqlstate(const char *sqlstate)
+{
+	const ErrorCode *e = error_code(sqlstate);
+
+	return e ? e->grpc_status : RPC_INTERNAL;
+}
+
+/* The canonical name of a gRPC status code, as grpc's docs spell it. */
+const char *
+rpc_code_name(int code)
+{
+	static const char *const names[RPC_NCODES] = {
+		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+		"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+		"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+		"INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"
+	};
+
+	return code >= 0 && code < RPC_NCODES ? names[code] : "UNKNOWN";
+}
+
+/*
+ * The request field a failed statement names, copied into buf: the error's
+ * column field (pgbank's input checks set it), else its "Field: x."
+ * detail. NULL when it names none.
+ */
+const char *
+error_field(const PGresult *res, char *buf, size_t size)
+{
+	const char *column = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	const char *dot;
+
+	if (column && column[0])
 	{
-		if (strlen(sqlstate_table[i].sqlstate) == 5 &&
-			strcmp(sqlstate_table[i].sqlstate, sqlstate) == 0)
-			return sqlstate_table[i].status;
+		snprintf(buf, size, "%s", column);
+		return buf;
 	}
-	for (i = 0; i < n; i++)
+	if (detail && strncmp(detail, "Field: ", 7) == 0 &&
+		(dot = strchr(detail + 7, '.')) != NULL && dot > detail + 7)
 	{
-		if (strlen(sqlstate_table[i].sqlstate) == 2 &&
-			strncmp(sqlstate_table[i].sqlstate, sqlstate, 2) == 0)
-			return sqlstate_table[i].status;
+		snprintf(buf, size, "%.*s", (int) (dot - detail - 7), detail + 7);
+		return buf;
 	}
-	return 500;
+	return NULL;
 }
 
 /* The table as `pgbank-http --errors` prints it (tests compare the docs). */
 void
 errors_print(void)
 {
-	size_t		i;
-	size_t		n = sizeof(sqlstate_table) / sizeof(sqlstate_table[0]);
+	int			i;
 
-	for (i = 0; i < n; i++)
-		printf("%s\t%d\n", sqlstate_table[i].sqlstate, sqlstate_table[i].status);
-	printf("*\t500\n");
+	for (i = 0; i < shim_nerror_codes; i++)
+		printf("%s\t%d\t%d\n", shim_error_codes[i].sqlstate,
+			   shim_error_codes[i].http_status, shim_error_codes[i].grpc_status);
+	printf("*\t500\t%d\n", RPC_INTERNAL);
 }
 
-/* The error body of a failed statement, from the server's fields. */
+/*
+ * The error body of a failed statement, from the server's fields. An
+ * error that names its field only by its column (a duplicate username or
+ * email, say) gets the details "Field: x." that the input checks give, so
+ * a client (the web app) can show every field's error beside its field.
+ */
 void
 error_body_from_result(StrBuf *b, const PGresult *res)
 {
 	const char *message = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	char		field[64];
+	char		field_detail[96];
 
+	if (detail == NULL && error_field(res, field, sizeof(field)) != NULL)
+	{
+		snprintf(field_detail, sizeof(field_detail), "Field: %s.", field);
+		detail = field_detail;
+	}
 	buf_puts(b, "{\"error\":");
 	buf_json_string(b, message ? message : "database error");
 	buf_puts(b, ",\"code\":");
 	buf_json_string(b, PQresultErrorField(res, PG_DIAG_SQLSTATE));
 	buf_puts(b, ",\"details\":");
-	buf_json_string(b, PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL));
+	buf_json_string(b, detail);
 	buf_puts(b, ",\"hint\":");
 	buf_json_string(b, PQresultErrorField(res, PG_DIAG_MESSAGE_HINT));
 	buf_puts(b, "}");
@@ -116,9 +138,30 @@ error_body_from_result(StrBuf *b, const PGresult *res)
 void
 error_body(StrBuf *b, const char *message, const char *code)
 {
+	error_body_field(b, message, code, NULL);
+}
+
+/*
+ * The same, about one input field: details "Field: x." as the extension's
+ * input errors have it.
+ */
+void
+error_body_field(StrBuf *b, const char *message, const char *code,
+				 const char *field)
+{
 	buf_puts(b, "{\"error\":");
 	buf_json_string(b, message);
 	buf_puts(b, ",\"code\":");
 	buf_json_string(b, code);
-	buf_puts(b, ",\"details\":null,\"hint\":null}");
+	buf_puts(b, ",\"details\":");
+	if (field)
+	{
+		char		details[128];
+
+		snprintf(details, sizeof(details), "Field: %s.", field);
+		buf_json_string(b, details);
+	}
+	else
+		buf_puts(b, "null");
+	buf_puts(b, ",\"hint\":null}");
 }

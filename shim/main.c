@@ -4,9 +4,9 @@
  *
  * Every setting is an environment variable with a matching flag (the flag
  * wins). SIGTERM and SIGINT are blocked in every thread and taken by the
- * main thread with sigwait(): it then stops accepting, waits for the
- * requests in flight (up to PGBANK_SHUTDOWN_TIMEOUT), closes everything
- * and exits 0.
+ * main thread with sigwait(): it then stops accepting on both fronts (HTTP
+ * and gRPC), waits for the requests and calls in flight (up to
+ * PGBANK_SHUTDOWN_TIMEOUT), closes everything and exits 0.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,16 +25,30 @@
 
 ShimConfig	shim_config = {
 	.db = "",
+	.db_read = "",
+	.read_pool_size = 0,
 	.listen = "127.0.0.1:8080",
 	.pool_size = 8,
-	.max_connections = 4096,
+	.max_connections = 10000,
 	.body_limit = 65536,
 	.timeout = 30,
+	.request_timeout = 30,
+	.hash_workers = 0,
+	.coalesce_workers = 2,
+	.queue_limit = 1024,
+	.queue_wait = 10000,
 	.statement_timeout = 10000,
 	.connect_timeout = 2,
 	.shutdown_timeout = 10,
 	.openapi_path = NULL,
 	.application_name = "pgbank-http",
+	.grpc_listen = "127.0.0.1:9090",
+	.web_root = WEB_ROOT,
+	.swagger_root = SWAGGER_ROOT,
+	.allowed_origins = "",
+	.cookie_secure = 0,
+	.outbox_worker = 0,
+	.outbox_poll = 5,
 };
 
 /* One setting: its flag, its environment variable, its range. */
@@ -53,13 +67,20 @@ typedef struct Setting
 static const Setting settings[] = {
 	{"db", "PGBANK_DB", "libpq connection string (default: libpq's PG* variables)",
 	&shim_config.db, NULL, NULL, 0, 0},
+	{"db-read", "PGBANK_DB_READ",
+		"libpq connection string of the read pool (a standby): the read-only routes "
+		"that need not read the caller's own writes run there; empty: none (default)",
+	&shim_config.db_read, NULL, NULL, 0, 0},
+	{"read-pool-size", "PGBANK_READ_POOL_SIZE",
+		"connections of the read pool; 0: as many as PGBANK_POOL_SIZE (default 0)",
+	NULL, &shim_config.read_pool_size, NULL, 0, 256},
 	{"listen", "PGBANK_LISTEN", "host:port to listen on (default 127.0.0.1:8080)",
 	&shim_config.listen, NULL, NULL, 0, 0},
 	{"pool-size", "PGBANK_POOL_SIZE",
 		"PostgreSQL connections, shared by all HTTP connections (default 8)",
 	NULL, &shim_config.pool_size, NULL, 1, 256},
 	{"max-connections", "PGBANK_MAX_CONNECTIONS",
-		"open HTTP connections at most (default 4096)",
+		"open HTTP connections at most; lowered to fit the open-files limit (default 10000)",
 	NULL, &shim_config.max_connections, NULL, 1, 100000},
 	{"body-limit", "PGBANK_BODY_LIMIT",
 		"request body limit in bytes; larger bodies get 413 (default 65536)",
@@ -67,6 +88,27 @@ static const Setting settings[] = {
 	{"timeout", "PGBANK_TIMEOUT",
 		"seconds an HTTP connection may stay idle or stall (default 30)",
 	NULL, &shim_config.timeout, NULL, 1, 3600},
+	{"request-timeout", "PGBANK_REQUEST_TIMEOUT",
+		"seconds a client has to send a whole request (headers and body), from the "
+		"connection's opening or its previous answer; then it is closed (default 30)",
+	NULL, &shim_config.request_timeout, NULL, 1, 3600},
+	{"hash-workers", "PGBANK_HASH_WORKERS",
+		"database workers that may run a password-hashing route (sign-up, login, "
+		"password change) at once; 0: a quarter of the pool, at least 1 (default 0)",
+	NULL, &shim_config.hash_workers, NULL, 0, 256},
+	{"coalesce-workers", "PGBANK_COALESCE_WORKERS",
+		"database workers that may run POST /transfers at once, each taking every "
+		"transfer request waiting (up to 64) into one transaction; 0: no coalescing, "
+		"each request its own transaction on any worker (default 2)",
+	NULL, &shim_config.coalesce_workers, NULL, 0, 256},
+	{"queue-limit", "PGBANK_QUEUE_LIMIT",
+		"requests that may wait for a database worker; past it a request is answered "
+		"503 with Retry-After at once (default 1024)",
+	NULL, &shim_config.queue_limit, NULL, 1, 1000000},
+	{"queue-wait", "PGBANK_QUEUE_WAIT",
+		"milliseconds a request may wait for a database worker; then it is answered "
+		"503 with Retry-After, not run; 0: no bound (default 10000)",
+	NULL, &shim_config.queue_wait, NULL, 0, INT_MAX},
 	{"statement-timeout", "PGBANK_STATEMENT_TIMEOUT",
 		"PostgreSQL statement_timeout in milliseconds (default 10000)",
 	NULL, &shim_config.statement_timeout, NULL, 0, INT_MAX},
@@ -82,6 +124,31 @@ static const Setting settings[] = {
 	{"application-name", "PGBANK_APPLICATION_NAME",
 		"application_name of the PostgreSQL connections (default pgbank-http)",
 	&shim_config.application_name, NULL, NULL, 0, 0},
+	{"grpc-listen", "PGBANK_GRPC_LISTEN",
+		"host:port of the gRPC server, empty for none (default 127.0.0.1:9090)",
+	&shim_config.grpc_listen, NULL, NULL, 0, 0},
+	{"web-root", "PGBANK_WEB_ROOT",
+		"directory of the web app's files served at / (default: the build's web/), empty for none",
+	&shim_config.web_root, NULL, NULL, 0, 0},
+	{"swagger-root", "PGBANK_SWAGGER_ROOT",
+		"directory of swagger-ui-dist's files served at /swagger/ (default: the build's "
+		"build/swagger-ui/), empty for none",
+	&shim_config.swagger_root, NULL, NULL, 0, 0},
+	{"allowed-origins", "PGBANK_ALLOWED_ORIGINS",
+		"comma-separated origins (scheme://host[:port]) whose pages may call the API "
+		"across origins, with credentials (CORS; default none)",
+	&shim_config.allowed_origins, NULL, NULL, 0, 0},
+	{"cookie-secure", "PGBANK_COOKIE_SECURE",
+		"1: the session cookies are Secure, for a server behind TLS (default 0)",
+	NULL, &shim_config.cookie_secure, NULL, 0, 1},
+	{"outbox-worker", "PGBANK_OUTBOX_WORKER",
+		"1: run as the outbox worker instead of the servers: deliver the outbox over "
+		"SMTP for a database that cannot (the managed build, docs/managed.md); "
+		"connect as the owner of pgbank (default 0)",
+	NULL, &shim_config.outbox_worker, NULL, 0, 1},
+	{"outbox-poll", "PGBANK_OUTBOX_POLL",
+		"outbox worker: seconds to wait when no message is due (default 5)",
+	NULL, &shim_config.outbox_poll, NULL, 1, 3600},
 };
 
 #define NSETTINGS ((int) (sizeof(settings) / sizeof(settings[0])))
@@ -155,12 +222,14 @@ usage(FILE *out)
 		fprintf(out, "  --%s=VALUE\n      %s: %s\n", settings[i].flag,
 				settings[i].env, settings[i].help);
 	fprintf(out,
-			"  --routes\n      print the route table (method, path, auth, SQL) and exit\n"
-			"  --errors\n      print the SQLSTATE -> HTTP status table and exit\n"
+			"  --routes\n      print the route table (method, path, auth, flags, SQL) and exit\n"
+			"  --errors\n      print the SQLSTATE -> HTTP and gRPC status table and exit\n"
+			"  --rpcs\n      print the gRPC method table (method, HTTP route, SQL) and exit\n"
 			"  --help\n      print this help and exit\n\n"
 			"Endpoints besides the API: GET /healthz, GET /readyz, GET /metrics,\n"
-			"GET /openapi.json. SIGTERM or SIGINT: stop accepting, finish requests\n"
-			"in flight (up to the shutdown timeout), exit 0.\n");
+			"GET /openapi.json, the web app at / and Swagger UI at /swagger/. gRPC: pb.SimpleBank, pgbank.v1.Bank, grpc.health.v1.Health,\n"
+			"server reflection (docs/grpc.md). SIGTERM or SIGINT: stop accepting, finish\n"
+			"requests and calls in flight (up to the shutdown timeout), exit 0.\n");
 }
 
 static bool
@@ -193,7 +262,7 @@ set_setting(const Setting *s, const char *value)
 static void
 configure(int argc, char **argv)
 {
-	struct option longopts[NSETTINGS + 4];
+	struct option longopts[NSETTINGS + 5];
 	int			i;
 	int			opt;
 	int			index;
@@ -212,7 +281,8 @@ configure(int argc, char **argv)
 	longopts[NSETTINGS] = (struct option) {"routes", no_argument, NULL, 'r'};
 	longopts[NSETTINGS + 1] = (struct option) {"help", no_argument, NULL, 'h'};
 	longopts[NSETTINGS + 2] = (struct option) {"errors", no_argument, NULL, 'e'};
-	longopts[NSETTINGS + 3] = (struct option) {NULL, 0, NULL, 0};
+	longopts[NSETTINGS + 3] = (struct option) {"rpcs", no_argument, NULL, 'g'};
+	longopts[NSETTINGS + 4] = (struct option) {NULL, 0, NULL, 0};
 	while ((opt = getopt_long(argc, argv, "h", longopts, &index)) != -1)
 	{
 		if (opt == 0 && !set_setting(&settings[index], optarg))
@@ -225,6 +295,11 @@ configure(int argc, char **argv)
 		else if (opt == 'e')
 		{
 			errors_print();
+			exit(0);
+		}
+		else if (opt == 'g')
+		{
+			rpcs_print();
 			exit(0);
 		}
 		else if (opt == 'h')
@@ -245,16 +320,39 @@ configure(int argc, char **argv)
 	}
 }
 
-/* Room for the connection limit, the pool and the listening socket. */
+/* Descriptors besides the HTTP connections: pool, epoll sets, gRPC, logs. */
+#define FD_RESERVE 64
+
+/*
+ * Room for the connection limit, the pool and the listening socket: the
+ * soft open-files limit is raised to the hard one, and if that is still
+ * too few, the connection limit is lowered to fit (else accept(2) would
+ * fail with EMFILE under load, and the pool could not reconnect).
+ */
 static void
 raise_fd_limit(void)
 {
 	struct rlimit rl;
+	long		room;
+	char		msg[256];
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max)
 	{
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	room = (long) rl.rlim_cur - shim_config.pool_size - FD_RESERVE;
+	if (room < shim_config.max_connections)
+	{
+		snprintf(msg, sizeof(msg), "open-files limit %ld: PGBANK_MAX_CONNECTIONS lowered from %d to %ld",
+				 (long) rl.rlim_cur, shim_config.max_connections, room < 1 ? 1 : room);
+		log_line("warn", msg);
+		shim_config.max_connections = room < 1 ? 1 : (int) room;
 	}
 }
 
@@ -264,8 +362,12 @@ main(int argc, char **argv)
 	sigset_t	stop_signals;
 	int			sig;
 	char		msg[256];
+	double		deadline;
+	bool		stopped;
 
 	configure(argc, argv);
+	if (shim_config.outbox_worker)
+		return outbox_worker_run();
 	if (shim_config.openapi_path && openapi_load(shim_config.openapi_path) != 0)
 	{
 		fprintf(stderr, "pgbank-http: cannot read %s\n", shim_config.openapi_path);
@@ -286,15 +388,25 @@ main(int argc, char **argv)
 		log_line("fatal", "cannot start the HTTP server (address in use?)");
 		return 1;
 	}
-	snprintf(msg, sizeof(msg), "listening on %s with %d PostgreSQL connections",
-			 shim_config.listen, shim_config.pool_size);
+	if (grpc_front_start() != 0)
+	{
+		log_line("fatal", "cannot start the gRPC server (address in use?)");
+		return 1;
+	}
+	snprintf(msg, sizeof(msg), "listening on %s (HTTP) and %s (gRPC) with %d PostgreSQL connections",
+			 shim_config.listen, shim_config.grpc_listen[0] ? shim_config.grpc_listen : "nothing",
+			 shim_config.pool_size);
 	log_line("info", msg);
 
 	while (sigwait(&stop_signals, &sig) != 0)
 		;
 	snprintf(msg, sizeof(msg), "received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	log_line("info", msg);
-	if (http_shutdown(shim_config.shutdown_timeout))
+	deadline = now_seconds() + shim_config.shutdown_timeout;
+	grpc_front_quiesce();
+	stopped = http_shutdown(shim_config.shutdown_timeout);
+	stopped = grpc_front_stop(deadline) && stopped;
+	if (stopped)
 		pool_finish();
 	log_line("info", "stopped");
 	return 0;

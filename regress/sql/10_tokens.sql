@@ -1,22 +1,11 @@
 -- Tokens: the token Maker (token_issue, token_verify), PASETO v4 (every
 -- official test vector), JWT HS256, and the secrecy of pgbank.token_key.
 -- regress.conf sets pgbank.token_key to 000102...1f (the test key below).
-\set VERBOSITY default
-\pset null '(null)'
-\set SHOW_CONTEXT never
+\i regress/include/setup.sql
 \set tkey '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 \set okey 'ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f'
 
--- Helpers: the error (SQLSTATE and message) a statement raises, or 'ok';
--- base64url in plain SQL, independent of the extension's coder.
-CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
+-- Helpers: base64url in plain SQL, independent of the extension's coder.
 CREATE FUNCTION pg_temp.b64u(b bytea) RETURNS text LANGUAGE sql IMMUTABLE AS $$
 	SELECT rtrim(translate(replace(encode(b, 'base64'), E'\n', ''), '+/', '-_'), '=')
 $$;
@@ -152,11 +141,11 @@ INSERT INTO bad_payloads VALUES
 	('expired_at empty fraction', '{"id":"0c1e8c57-6c9b-4a4c-9e1e-3f0a2d7b9c10","username":"u","roles":["r"],"issued_at":"2020-01-01T00:00:00Z","expired_at":"2999-01-01T00:00:00.Z"}'),
 	('expired in 2020', '{"id":"0c1e8c57-6c9b-4a4c-9e1e-3f0a2d7b9c10","username":"u","roles":["r"],"issued_at":"2020-01-01T00:00:00Z","expired_at":"2020-01-01T00:15:00Z"}'),
 	('valid, zone offsets and nanoseconds', '{"id":"0C1E8C57-6C9B-4A4C-9E1E-3F0A2D7B9C10","username":"u","roles":["r","s"],"issued_at":"2020-01-01T02:00:00.123456789+02:00","expired_at":"2999-01-01T00:00:00-01:30","extra":{"roles":5}}');
-SELECT label, pg_temp.error_of(format('SELECT pgbank.token_verify(%L)',
+SELECT label, pg_temp.err(format('SELECT pgbank.token_verify(%L)',
 		pgbank.paseto_v4_local_encrypt(payload, decode(:'tkey', 'hex')))) AS paseto
   FROM bad_payloads ORDER BY label;
 SET pgbank.token_format = jwt;
-SELECT label, pg_temp.error_of(format('SELECT pgbank.token_verify(%L)',
+SELECT label, pg_temp.err(format('SELECT pgbank.token_verify(%L)',
 		pgbank.jwt_hs256_sign(payload::json, decode(:'tkey', 'hex')))) AS jwt
   FROM bad_payloads WHERE label NOT IN ('not json', 'not an object') ORDER BY label;
 RESET pgbank.token_format;
@@ -247,13 +236,13 @@ SELECT pgbank.paseto_v4_local_decrypt(:'e9' || '.e30', :'k9', :'i9');
 SELECT pgbank.paseto_v4_local_decrypt(:'e9' || '=', :'k9', :'i9');
 -- every bit of nonce || ciphertext || tag and of the footer, flipped
 SELECT count(*) AS flipped_bits, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
 		'v4.local.' || pg_temp.b64u(set_bit(b, n, 1 - get_bit(b, n))) || '.' || split_part(:'e9', '.', 4),
 		:'k9', :'i9')) AS result
           FROM (SELECT pg_temp.unb64u(split_part(:'e9', '.', 3)) AS b) x,
                generate_series(0, 8 * length(b) - 1) n
         UNION ALL
-        SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
+        SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
 		'v4.local.' || split_part(:'e9', '.', 3) || '.' || pg_temp.b64u(set_bit(f, n, 1 - get_bit(f, n))),
 		:'k9', :'i9'))
           FROM (SELECT convert_to(:'f9', 'UTF8') AS f) x,
@@ -261,14 +250,14 @@ SELECT count(*) AS flipped_bits, result
  GROUP BY result ORDER BY result;
 -- every character of the token replaced by another
 SELECT count(*) AS changed_characters, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
 		overlay(:'e9' PLACING CASE WHEN substr(:'e9', n, 1) = 'A' THEN 'B' ELSE 'A' END FROM n FOR 1),
 		:'k9', :'i9')) AS result
           FROM generate_series(1, length(:'e9')) n) r
  GROUP BY result ORDER BY result;
 -- every truncation of the token
 SELECT count(*) AS truncations, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_local_decrypt(%L, %L, %L)',
 		left(:'e9', n), :'k9', :'i9')) AS result
           FROM generate_series(0, length(:'e9') - 1) n) r
  GROUP BY result ORDER BY result;
@@ -330,13 +319,13 @@ SELECT pgbank.paseto_v4_public_verify('v4.public.' || split_part(:'s3', '.', 3) 
 SELECT pgbank.paseto_v4_public_verify('v4.public.' || split_part(:'s3', '.', 3), :'pk', :'si3');
 -- every bit of payload || signature and of the footer, flipped
 SELECT count(*) AS flipped_bits, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
 		'v4.public.' || pg_temp.b64u(set_bit(b, n, 1 - get_bit(b, n))) || '.' || split_part(:'s3', '.', 4),
 		:'pk', :'si3')) AS result
           FROM (SELECT pg_temp.unb64u(split_part(:'s3', '.', 3)) AS b) x,
                generate_series(0, 8 * length(b) - 1) n
         UNION ALL
-        SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
+        SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
 		'v4.public.' || split_part(:'s3', '.', 3) || '.' || pg_temp.b64u(set_bit(f, n, 1 - get_bit(f, n))),
 		:'pk', :'si3'))
           FROM (SELECT convert_to(:'sf3', 'UTF8') AS f) x,
@@ -344,13 +333,13 @@ SELECT count(*) AS flipped_bits, result
  GROUP BY result ORDER BY result;
 -- every character replaced, every truncation
 SELECT count(*) AS changed_characters, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
 		overlay(:'s3' PLACING CASE WHEN substr(:'s3', n, 1) = 'A' THEN 'B' ELSE 'A' END FROM n FOR 1),
 		:'pk', :'si3')) AS result
           FROM generate_series(1, length(:'s3')) n) r
  GROUP BY result ORDER BY result;
 SELECT count(*) AS truncations, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.paseto_v4_public_verify(%L, %L, %L)',
 		left(:'s3', n), :'pk', :'si3')) AS result
           FROM generate_series(0, length(:'s3') - 1) n) r
  GROUP BY result ORDER BY result;
@@ -411,7 +400,7 @@ SELECT pg_temp.b64u(hmac(convert_to(split_part(:'rfc_token', '.', 1) || '.' || s
 SELECT pgbank.jwt_hs256_verify(:'rfc_token', :'rfc_key');
 SELECT pgbank.jwt_hs256_verify(:'rfc_token', set_bit(:'rfc_key'::bytea, 0, 1 - get_bit(:'rfc_key'::bytea, 0)));
 -- headers: only alg HS256, once; typ absent or JWT; no crit
-SELECT h AS header, pg_temp.error_of(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
+SELECT h AS header, pg_temp.err(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
 		pg_temp.jwt(h, '{"sub":"x"}', decode(:'tkey', 'hex')), decode(:'tkey', 'hex'))) AS result
   FROM (VALUES ('{"alg":"HS256","typ":"JWT"}'), ('{"alg":"HS256"}'), ('{"typ":"JWT","alg":"HS256"}'),
                ('{"alg":"none","typ":"JWT"}'), ('{"alg":"RS256","typ":"JWT"}'), ('{"alg":"HS512"}'),
@@ -426,7 +415,7 @@ SELECT h AS header, pg_temp.error_of(format('SELECT pgbank.jwt_hs256_verify(%L, 
 SELECT pgbank.jwt_hs256_verify(pg_temp.b64u(convert_to('{"alg":"none","typ":"JWT"}', 'UTF8')) || '.'
 	|| pg_temp.b64u(convert_to('{"sub":"x"}', 'UTF8')) || '.', decode(:'tkey', 'hex'));
 -- claims: exp must be after now, nbf not after now, both numbers
-SELECT c AS claims, pg_temp.error_of(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
+SELECT c AS claims, pg_temp.err(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
 		pg_temp.jwt('{"alg":"HS256","typ":"JWT"}', c, decode(:'tkey', 'hex')), decode(:'tkey', 'hex'))) AS result
   FROM (VALUES ('{}'), ('{"exp":4102444800}'), ('{"exp":4102444800.5,"nbf":1000000000}'),
                ('{"exp":1000000000}'), ('{"exp":0}'), ('{"exp":-1e300}'), ('{"exp":1e400}'),
@@ -451,7 +440,7 @@ SELECT pgbank.jwt_hs256_verify(pg_temp.b64u('\xff'::bytea) || '.' || split_part(
 -- wrong key, every flipped bit of each segment, every character, every truncation
 SELECT pgbank.jwt_hs256_verify(:'jwt', decode(:'okey', 'hex'));
 SELECT count(*) AS flipped_bits, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
 		array_to_string((SELECT array_agg(CASE WHEN i = s THEN pg_temp.b64u(set_bit(b, n, 1 - get_bit(b, n)))
 		                                       ELSE split_part(:'jwt', '.', i) END ORDER BY i)
 		                   FROM generate_series(1, 3) i), '.'),
@@ -461,13 +450,13 @@ SELECT count(*) AS flipped_bits, result
                LATERAL generate_series(0, 8 * length(b) - 1) n) r
  GROUP BY result ORDER BY result;
 SELECT count(*) AS changed_characters, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
 		overlay(:'jwt' PLACING CASE WHEN substr(:'jwt', n, 1) = 'A' THEN 'B' ELSE 'A' END FROM n FOR 1),
 		decode(:'tkey', 'hex'))) AS result
           FROM generate_series(1, length(:'jwt')) n) r
  GROUP BY result ORDER BY result;
 SELECT count(*) AS truncations, result
-  FROM (SELECT pg_temp.error_of(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
+  FROM (SELECT pg_temp.err(format('SELECT pgbank.jwt_hs256_verify(%L, %L)',
 		left(:'jwt', n), decode(:'tkey', 'hex'))) AS result
           FROM generate_series(0, length(:'jwt') - 1) n) r
  GROUP BY result ORDER BY result;
@@ -500,3 +489,48 @@ SELECT pgbank.paseto_v4_local_encrypt_nonce('x', :'k9', decode(repeat('00', 32),
 RESET ROLE;
 REVOKE USAGE ON SCHEMA pgbank FROM tok_web;
 DROP ROLE tok_web;
+
+-- === base64url (extension/base64url.c): no byte of 0x80 or above ===
+-- base64url (extension/base64url.c), beside 10_tokens.sql's checks of
+-- padding, alphabet, length and trailing bits: libsodium's URL-safe
+-- decoder takes bytes of 0x80 and above for characters of the alphabet,
+-- so pgbank refuses them before it decodes. Each case puts a non-ASCII
+-- character ('é', bytes c3 a9, or U+0080, bytes c2 80) into a token that is
+-- valid otherwise: every format and every segment says "not valid base64url"
+-- (without the check, each fails later, or not at all, with another error).
+\set key '''\\x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f''::bytea'
+
+-- the token with characters n, n+1 of segment seg (1-based, '.'-separated)
+-- replaced by c, so that its length in bytes stays a valid one
+CREATE FUNCTION pg_temp.with_char(token text, seg int, n int, c text) RETURNS text
+	LANGUAGE sql IMMUTABLE AS $$
+	SELECT array_to_string(array_agg(CASE WHEN i = seg
+										  THEN overlay(part PLACING c FROM n FOR octet_length(c))
+										  ELSE part END ORDER BY i), '.')
+	  FROM unnest(string_to_array(token, '.')) WITH ORDINALITY AS t(part, i)
+$$;
+
+-- a fixed nonce (tests only), so that the output is the same every run
+SELECT pgbank.paseto_v4_local_encrypt_nonce('{"a":1}', :key, decode(repeat('00', 32), 'hex'),
+                                            'kid', '') AS local,
+       pgbank.jwt_hs256_sign('{"a":1}', :key) AS jwt \gset
+-- the untouched tokens are fine
+SELECT pgbank.paseto_v4_local_decrypt(:'local', :key) AS payload,
+       pgbank.paseto_footer(:'local') AS footer,
+       pgbank.jwt_hs256_verify(:'jwt', :key) AS claims;
+
+-- Each statement below makes the broken tokens and runs one check per
+-- token (\gexec): é then U+0080, each raises its ERROR in that order.
+-- === v4.local: body, then footer ===
+SELECT format('SELECT pgbank.paseto_v4_local_decrypt(%L, %s)',
+              pg_temp.with_char(:'local', seg, 2, c), :'key')
+  FROM unnest(ARRAY['é', chr(128)]) WITH ORDINALITY AS x(c, k), unnest(ARRAY[3, 4]) seg
+ ORDER BY seg, k \gexec
+-- paseto_footer checks nothing but the coding
+SELECT format('SELECT pgbank.paseto_footer(%L)', pg_temp.with_char(:'local', 4, 2, c))
+  FROM unnest(ARRAY['é', chr(128)]) WITH ORDINALITY AS x(c, k) ORDER BY k \gexec
+
+-- === JWT: header, claims, signature ===
+SELECT format('SELECT pgbank.jwt_hs256_verify(%L, %s)', pg_temp.with_char(:'jwt', seg, 3, c), :'key')
+  FROM unnest(ARRAY['é', chr(128)]) WITH ORDINALITY AS x(c, k), generate_series(1, 3) seg
+ ORDER BY seg, k \gexec

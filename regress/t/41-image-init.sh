@@ -75,7 +75,8 @@ refuses() {
 
 rm -rf "$t"
 mkdir -p "$t/secrets" "$t/sock" "$t/share"
-cp scripts/post-install.sql "$t/share/"
+# What the image installs in /usr/share/pgbank (docker/Dockerfile).
+cp scripts/post-install.sql config/pgbank.conf "$t/share/"
 [ "$(id -u)" -eq 0 ] && chown -R "$PGBANK_OSUSER" "$t"
 
 echo "== refusals"
@@ -97,7 +98,7 @@ as_pg mv "$t/web_password" "$t/secrets/web_password"
 # start, compose for the second): the extension's check hooks must accept them.
 deploy_args() {
 	/usr/bin/python3 - "$1" <<'PY'
-import sys, yaml
+import re, sys, yaml
 which = sys.argv[1]
 if which == "compose":
     doc = yaml.safe_load(open("docker/compose.yaml"))
@@ -105,6 +106,8 @@ if which == "compose":
 else:
     sts = yaml.safe_load(open("k8s/base/postgres-statefulset.yaml"))
     args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+# Compose substitutes ${VAR:-default}; unset here, so the default.
+args = [re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", a) for a in args]
 sys.stdout.write("".join(a + "\0" for a in args))
 PY
 }
@@ -112,14 +115,14 @@ mapfile -d '' k8s_args < <(deploy_args k8s)
 mapfile -d '' compose_args < <(deploy_args compose)
 [ ${#k8s_args[@]} -gt 0 ] && [ ${#compose_args[@]} -gt 0 ] || fail "no server arguments read from the deploy files"
 
-# Each pgbank.* -c setting of ARGs is in force (when the extension defines it).
+# Each pgbank.* -c setting of ARGs is in force.
 settings_in_force() {
 	local a name value got
 	for a in "$@"; do
 		case $a in pgbank.*=*) ;; *) continue ;; esac
 		name=${a%%=*} value=${a#*=}
 		got=$(psql_t "SELECT setting FROM pg_settings WHERE name = '$name'")
-		[ -z "$got" ] || [ "$got" = "$value" ] || fail "$name is '$got', the deploy files pass '$value'"
+		[ "$got" = "$value" ] || fail "$name is '$got', the deploy files pass '$value'"
 	done
 }
 
@@ -131,6 +134,9 @@ grep -q "initialized $t/pgdata" "$t/first.log" || fail "no initialization messag
 	fail "extensions: $(psql_t "SELECT string_agg(extname, ',') FROM pg_extension")"
 [ "$(psql_t "SHOW shared_preload_libraries")" = "pg_cron,pgbank" ] || fail "preload"
 [ "$(psql_t "SHOW cron.database_name")" = pgbank ] || fail "cron.database_name"
+# The settings are config/pgbank.conf's, included, not copied.
+[ "$(psql_t "SELECT count(*) FROM pg_file_settings WHERE sourcefile = '$t/share/pgbank.conf' AND name = 'shared_preload_libraries' AND applied")" = 1 ] ||
+	fail "shared_preload_libraries does not come from the installed config/pgbank.conf"
 [ "$(psql_t "SELECT rolcanlogin AND rolpassword LIKE 'SCRAM-SHA-256\$%' FROM pg_authid WHERE rolname = '$PGBANK_WEB_ROLE'")" = t ] ||
 	fail "role $PGBANK_WEB_ROLE has no SCRAM password"
 # The stored SCRAM verifier is the one of the secret's password (RFC 5802:
@@ -161,12 +167,16 @@ grep -rqs "$key" "$t/pgdata" && fail "the token key is in the data directory"
 	fail "pgbank.token_key not read from $conf"
 [ "$(psql_t "SHOW pgbank.token_key")" = "$key" ] || fail "pgbank.token_key not in force"
 # pg_cron jobs: the image schedules every job the local set-up schedules
-# (scripts/setup.sh's cluster, running for the tests), with the same command.
+# (scripts/setup.sh's cluster, running for the tests), with the same
+# command, and they are all of pgbank.schedule_jobs (calling it again, as
+# the local set-up does at each run, schedules no new job).
 jobs="SELECT coalesce(string_agg(jobname || ' ' || schedule || ' ' || command, E'\n' ORDER BY jobname), '') FROM cron.job"
 local_jobs=$(as_pg "$bin/psql" -X -q -v ON_ERROR_STOP=1 -Atc "$jobs") || fail "cannot read the local cluster's cron.job"
 image_jobs=$(psql_t "$jobs")
 missing=$(comm -23 <(sort <<<"$local_jobs") <(sort <<<"$image_jobs"))
 [ -z "$missing" ] || fail "pg_cron jobs of the local set-up missing in the image: $missing"
+[ "$(psql_t "SELECT count(*) FROM pgbank.schedule_jobs()")" = "$(grep -c . <<<"$image_jobs")" ] &&
+	[ "$(psql_t "$jobs")" = "$image_jobs" ] || fail "the image's jobs are not pgbank.schedule_jobs()'s: $image_jobs"
 echo "ok   pg_cron jobs: $(grep -c . <<<"$image_jobs") in the image, all $(grep -c . <<<"$local_jobs") of the local set-up's"
 psql_t "CREATE TABLE public.marker AS SELECT 42 AS answer"
 echo "ok   first start: database, extensions, role, secret settings"
