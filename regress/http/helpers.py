@@ -104,11 +104,16 @@ def free_port():
 
 class Shim:
     """A shim on a free port; binary: another build (the ASan one); env:
-    settings that differ from the tests' defaults."""
+    settings that differ from the tests' defaults. Its output goes to a log
+    of its own under .run/logs, whose end is printed when it exits with
+    anything but 0."""
+
+    started = 0
 
     def __init__(self, binary=None, **env):
         self.port = free_port()
-        self.log_path = os.path.join(RUN, "logs", f"shim-{self.port}.log")
+        Shim.started += 1
+        self.log_path = os.path.join(RUN, "logs", f"shim-{os.getpid()}-{Shim.started}-{self.port}.log")
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         e = dict(os.environ)
         e.update({"PGBANK_DB": f"host={RUN} port={PGPORT} dbname={DBNAME} user={WEB_ROLE}",
@@ -129,10 +134,16 @@ class Shim:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            return self.proc.wait(timeout)
+            rc = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return None
+            rc = None
+        if rc != 0:
+            tail = self.log_lines()[-20:]
+            print(f"      shim on port {self.port} exited {rc}; the end of {self.log_path}:")
+            for line in tail:
+                print(f"      | {line}")
+        return rc
 
     def log_lines(self):
         self.log.flush()
