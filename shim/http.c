@@ -97,6 +97,7 @@ static MHD_socket listen_socket = MHD_INVALID_SOCKET;
 static int	in_flight;
 static int	suspended;
 static volatile int shutting_down;
+static int	closing;			/* shutdown is about to stop libmicrohttpd */
 
 /* The OpenAPI document, built into the binary (openapi_doc.c). */
 extern const char pgbank_openapi_start[];
@@ -535,11 +536,22 @@ static void
 dispatch(Request *req, int route_index)
 {
 	deadline_received(req->track);
+	/*
+	 * Counted before closing is read, as http_shutdown sets closing before
+	 * it reads the count: either it sees this request, or this request
+	 * sees closing and is answered without suspending its connection.
+	 */
+	__atomic_add_fetch(&suspended, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&closing, __ATOMIC_SEQ_CST))
+	{
+		__atomic_sub_fetch(&suspended, 1, __ATOMIC_SEQ_CST);
+		respond_error(req, 503, "server shutting down", "57P01", 1);
+		return;
+	}
 	req->job.route_index = route_index;
 	req->job.done = job_done;
 	req->dispatched = true;
 	req->job_state = JOB_QUEUED;
-	__atomic_add_fetch(&suspended, 1, __ATOMIC_RELAXED);
 	MHD_suspend_connection(req->conn);
 	pool_submit(&req->job);
 }
@@ -553,7 +565,7 @@ release_job(Request *req)
 	PQclear(req->job.result);
 	req->job.result = NULL;
 	req->job_state = JOB_NONE;
-	__atomic_sub_fetch(&suspended, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&suspended, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Back on the HTTP thread after job_done: the answer of the job. */
@@ -969,6 +981,21 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_line("warn", msg);
 }
 
+/*
+ * libmicrohttpd's fatal errors: one structured line, then abort() as its
+ * own handler does (it would print a bare line to stderr).
+ */
+static void
+on_mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+	char		msg[512];
+
+	snprintf(msg, sizeof(msg), "libmicrohttpd panic at %s:%u: %s", file ? file : "?", line,
+			 reason ? reason : "?");
+	log_line("fatal", msg);
+	abort();
+}
+
 /* ----- start and stop ----- */
 
 static int
@@ -1028,6 +1055,7 @@ http_start(void)
 		log_line("fatal", "cannot start the request deadline thread");
 		return -1;
 	}
+	MHD_set_panic_func(on_mhd_panic, NULL);
 	daemon_handle = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
 									 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 									 MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
@@ -1084,7 +1112,17 @@ http_shutdown(int deadline_seconds)
 		while (__atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0 && now_seconds() < deadline)
 			nanosleep(&tick, NULL);
 	}
-	if (__atomic_load_n(&suspended, __ATOMIC_RELAXED) > 0)
+	/*
+	 * A keep-alive connection may still bring a request after the wait:
+	 * from now on none is handed to the pool (dispatch), and those handed
+	 * over before get their answer out, for libmicrohttpd aborts the
+	 * process when it is stopped with a connection suspended.
+	 */
+	__atomic_store_n(&closing, 1, __ATOMIC_SEQ_CST);
+	deadline = now_seconds() + CANCEL_GRACE;
+	while (__atomic_load_n(&suspended, __ATOMIC_SEQ_CST) > 0 && now_seconds() < deadline)
+		nanosleep(&tick, NULL);
+	if (__atomic_load_n(&suspended, __ATOMIC_SEQ_CST) > 0)
 	{
 		log_line("error", "statements still running after their cancel: exiting without them");
 		return false;
