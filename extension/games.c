@@ -602,7 +602,7 @@ game_get_direct(GameEntry *g, Datum *values, char *nulls, Datum *result, bool *f
 /*
  * Run one of a game's statements (prepared on first use, its plan kept) and
  * return its one json value, copied to the caller's context; *found is
- * false when it found no row.
+ * false when it found no row. A get reads its row itself where it can.
  */
 static Datum
 game_run(GameEntry *g, GameOp op, Datum *values, char *nulls, bool read_only, bool *found)
