@@ -151,6 +151,7 @@ SELECT pgbank.game_get('games_ann', 'apex', 9223372036854775807);
 SELECT pgbank.game_update('games_ann', 'apex', 9223372036854775807, '{"kills": 0}');
 SELECT pgbank.game_delete('games_ann', 'apex', 9223372036854775807);
 SELECT pgbank.game_get('games_ann', 'apex', NULL);
+SELECT pgbank.game_get(NULL, 'apex', pg_temp.id_of('a1'));
 \set VERBOSITY sqlstate
 SELECT pgbank.game_get('games_ben', 'apex', pg_temp.id_of('a1'));
 \set VERBOSITY default
@@ -463,6 +464,62 @@ UPDATE pgbank.games SET name = 'Chess (classical)' WHERE slug = 'chess';
 SELECT j->>'name' AS renamed, pg_temp.labels('chess', j) AS rows FROM pgbank.game_table('games_ann', 'chess') j;
 UPDATE pgbank.games SET fields = jsonb_set(fields, '{5,max_length}', '10') WHERE slug = 'chess';
 SELECT pgbank.game_update('games_ann', 'chess', pg_temp.id_of('c2'), '{"opening": "Queen''s Gambit"}');
+-- === get reads a row as its statement would ===
+-- (extension/games.c reads it without running the statement, where the
+-- table lets it: the same row, JSON, privileges and errors)
+CREATE FUNCTION pg_temp.as_statement(who text, label text) RETURNS boolean LANGUAGE sql AS $$
+	SELECT pgbank.game_get(who, 'chess', pg_temp.id_of(label))::text
+	     = (SELECT pg_catalog.to_json(t)::text FROM pgbank.chess_results t
+	         WHERE t.id = pg_temp.id_of(label) AND t.owner = who)
+$$;
+-- a column added with a default after the rows (so not in them), one
+-- dropped, and a value stored out of line (TOAST)
+ALTER TABLE pgbank.chess_results ADD COLUMN spare int, ADD COLUMN venue text NOT NULL DEFAULT 'online';
+ALTER TABLE pgbank.chess_results DROP COLUMN spare;
+UPDATE pgbank.chess_results SET venue = (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 400) i)
+ WHERE id = pg_temp.id_of('c2');
+SELECT pgbank.game_get('games_ann', 'chess', pg_temp.id_of('c1'))->>'venue' AS c1_venue,
+       length(pgbank.game_get('games_ann', 'chess', pg_temp.id_of('c2'))->>'venue') AS c2_venue_length,
+       pg_temp.as_statement('games_ann', 'c1') AS c1_same, pg_temp.as_statement('games_ann', 'c2') AS c2_same,
+       (SELECT pg_relation_size(reltoastrelid) > 0 FROM pg_class
+         WHERE oid = 'pgbank.chess_results'::regclass) AS c2_out_of_line;
+ALTER TABLE pgbank.chess_results DROP COLUMN venue;
+SELECT pg_temp.as_statement('games_ann', 'c1') AS c1_same, pg_temp.as_statement('games_ann', 'c2') AS c2_same;
+-- a child table's rows are the table's rows
+CREATE TABLE pgbank.chess_results_more () INHERITS (pgbank.chess_results);
+INSERT INTO pgbank.chess_results_more (id, owner, date, result, colour, moves, rating_change)
+VALUES (1000000, 'games_ann', '2024-08-04', 'loss', 'white', 33, -7);
+SELECT pgbank.game_get('games_ann', 'chess', 1000000)->>'moves' AS in_child;
+DROP TABLE pgbank.chess_results_more;
+-- the caller needs SELECT on the whole row; row level security applies
+CREATE ROLE pgbank_games_reader;
+GRANT USAGE ON SCHEMA pgbank TO pgbank_games_reader;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgbank TO pgbank_games_reader;
+GRANT SELECT ON pgbank.games TO pgbank_games_reader;
+SELECT pg_temp.id_of('c1') AS c1, pg_temp.id_of('c2') AS c2 \gset
+SET ROLE pgbank_games_reader;
+SELECT pgbank.game_get('games_ann', 'chess', :c1);
+SELECT pgbank.game_get('games_ann', 'chess', NULL);
+RESET ROLE;
+GRANT SELECT (id, owner, moves) ON pgbank.chess_results TO pgbank_games_reader;
+SET ROLE pgbank_games_reader;
+SELECT pgbank.game_get('games_ann', 'chess', :c1);
+RESET ROLE;
+GRANT SELECT ON pgbank.chess_results TO pgbank_games_reader;
+SET ROLE pgbank_games_reader;
+SELECT pgbank.game_get('games_ann', 'chess', :c1)->>'moves' AS c1_moves;
+RESET ROLE;
+ALTER TABLE pgbank.chess_results ENABLE ROW LEVEL SECURITY;
+CREATE POLICY long_games ON pgbank.chess_results USING (moves > 50);
+SET ROLE pgbank_games_reader;
+SELECT pgbank.game_get('games_ann', 'chess', :c1);
+SELECT pgbank.game_get('games_ann', 'chess', :c2)->>'moves' AS c2_moves;
+RESET ROLE;
+SELECT pgbank.game_get('games_ann', 'chess', :c1)->>'moves' AS c1_moves_as_superuser;
+DROP POLICY long_games ON pgbank.chess_results;
+ALTER TABLE pgbank.chess_results DISABLE ROW LEVEL SECURITY;
+DROP OWNED BY pgbank_games_reader;
+DROP ROLE pgbank_games_reader;
 -- and removing it again
 DELETE FROM pgbank.games WHERE slug = 'chess';
 DROP TABLE pgbank.chess_results;
