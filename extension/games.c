@@ -475,6 +475,7 @@ plan_in_index_order(SPIPlanPtr plan)
  * The attribute number of a table's column of that name, if it is of that
  * type; InvalidAttrNumber otherwise.
  */
+#if PG_VERSION_NUM < 160000
 static AttrNumber
 table_column(TupleDesc desc, const char *name, Oid type)
 {
@@ -509,6 +510,7 @@ check_select(Relation rel, AttrNumber id, AttrNumber owner)
 	rte->selectedCols = bms_add_member(rte->selectedCols, owner - FirstLowInvalidHeapAttributeNumber);
 	(void) ExecCheckRTPerms(list_make1(rte), true);
 }
+#endif
 
 /*
  * The get statement, SELECT to_json(t) FROM <table> t WHERE t.id = $1 AND
@@ -524,11 +526,16 @@ check_select(Relation rel, AttrNumber id, AttrNumber owner)
  * Returns false, and the caller runs the statement, when the table is not
  * one this reads exactly as the statement would: not a plain table, with
  * inheritance children or row level security, no owner text column or no
- * btree primary key on an id bigint.
+ * btree primary key on an id bigint; and always on PostgreSQL 16 and later,
+ * whose executor checks privileges from RTEPermissionInfo
+ * (ExecCheckPermissions) instead.
  */
 static bool
 game_get_direct(GameEntry *g, Datum *values, char *nulls, Datum *result, bool *found)
 {
+#if PG_VERSION_NUM >= 160000
+	return false;
+#else
 	Relation	rel;
 	Relation	index;
 	TupleDesc	desc;
@@ -597,6 +604,7 @@ game_get_direct(GameEntry *g, Datum *values, char *nulls, Datum *result, bool *f
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 	return true;
+#endif
 }
 
 /*
