@@ -212,10 +212,14 @@ for name in token_key web_password; do
 	value=$(cat "$secrets/$name")
 	for svc in postgres shim smtp-sink; do
 		c=$(cid "$svc")
-		docker inspect "$c" | grep -qF "$value" && fail "$name is in docker inspect of $svc"
-		docker exec "$c" sh -c 'cat /proc/[0-9]*/environ 2>/dev/null' | tr '\0' '\n' | grep -qF "$value" &&
-			fail "$name is in the environment of a process of $svc"
-		docker exec "$c" env | grep -qF "$value" && fail "$name is in the environment of $svc"
+		# Read whole before grep -q (with pipefail, a writer that grep -q
+		# leaves behind fails the pipeline, and a match would go unseen).
+		out=$(docker inspect "$c")
+		! grep -qF "$value" <<<"$out" || fail "$name is in docker inspect of $svc"
+		out=$(docker exec "$c" sh -c 'cat /proc/[0-9]*/environ 2>/dev/null; true' | tr '\0' '\n')
+		! grep -qF "$value" <<<"$out" || fail "$name is in the environment of a process of $svc"
+		out=$(docker exec "$c" env)
+		! grep -qF "$value" <<<"$out" || fail "$name is in the environment of $svc"
 	done
 done
 ok "the token key and the password are in no docker inspect and no process environment"
@@ -259,11 +263,14 @@ link=$(docker exec "$sink" cat "$(mail_file)" | grep -o "$base_url/v1/verify_ema
 [ "$(http GET "${link#"$base_url"}")" = 200 ] && [ "$(json '["is_verified"]')" = True ] ||
 	fail "the email's link did not verify: $(cat "$work/body")"
 # The sink announces a message once its file is in place: give it a moment.
+# (The log is read whole first: `docker logs | grep -q` fails under pipefail
+# when grep stops reading a long log before docker logs has written it.)
+sink_logs() { docker logs "$sink" 2>&1; }
 for _ in $(seq 10); do
-	docker logs "$sink" 2>&1 | grep -q "for $mail_user@example.com" && break
+	grep -q "for $mail_user@example.com" <<<"$(sink_logs)" && break
 	sleep 1
 done
-docker logs "$sink" 2>&1 | grep -q "for $mail_user@example.com" || fail "the sink does not log the message"
+grep -q "for $mail_user@example.com" <<<"$(sink_logs)" || fail "the sink does not log the message"
 ok "the verification email reached the sink, and its link verifies through the published port"
 
 # ---- data across a restart and a re-created container ----------------------
@@ -287,7 +294,8 @@ new_pg=$(cid postgres)
 [ -n "$new_pg" ] && [ "$new_pg" != "$pg" ] || fail "the database container was not re-created"
 wait_healthy "database re-created"
 wait_ready
-docker logs "$new_pg" 2>&1 | grep -q 'pgbank-postgres: initialized' && fail "the re-created container initialized the volume again"
+! grep -q 'pgbank-postgres: initialized' <<<"$(docker logs "$new_pg" 2>&1)" ||
+	fail "the re-created container initialized the volume again"
 still_there "a re-created container"
 ok "a re-created container on the same volume keeps the data, without a second initialization"
 
