@@ -289,8 +289,27 @@ def hold_username(name, seconds):
          "-c", f"BEGIN; INSERT INTO pgbank.users (username, hashed_password, full_name, email) "
                f"VALUES ('{name}', 'x', 'x', '{name}@hold.example'); SELECT pg_sleep({seconds}); ROLLBACK;"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.7)
+    # until its insert is in and it sleeps (a fixed wait raced a slow start)
+    deadline = time.time() + 10
+    while time.time() < deadline and holder.poll() is None:
+        if psql(f"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                f"AND query LIKE '%{name}@hold.example%'") != "0":
+            break
+        time.sleep(0.02)
     return holder
+
+
+def wait_for_lock_waiters(n=1, timeout=10):
+    """Until n backends wait on a lock: the requests have reached PostgreSQL
+    and wait behind a holder (a fixed sleep raced them on a loaded machine).
+    False if they did not within the timeout; the test's checks then say
+    what went wrong."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if int(psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")) >= n:
+            return True
+        time.sleep(0.02)
+    return False
 
 
 class Pending:

@@ -50,18 +50,6 @@ class RowLock:
         self.proc.wait(30)
 
 
-def wait_for_lock_waiter(timeout=10):
-    """Until a backend waits on a lock: the first transfer has reached
-    PostgreSQL (a fixed sleep raced it on a loaded machine, and the first
-    request then joined the coalesced statement)."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") != "0":
-            return
-        time.sleep(0.02)
-    raise RuntimeError("no transfer waited on the row lock")
-
-
 def scenario(label, bank, shim, coalescing):
     """Ten transfers from alice's account while its row is locked: the first
     waits on the lock, the nine others queue. Returns their answers."""
@@ -94,7 +82,7 @@ def scenario(label, bank, shim, coalescing):
     lock = RowLock(frm)
     threads = [threading.Thread(target=send, args=(0,))]
     threads[0].start()
-    wait_for_lock_waiter()          # the first one is in PostgreSQL, waiting on the lock
+    wait_for_lock_waiters(1)        # the first one is in PostgreSQL, waiting on the lock
     for i in range(1, len(cases)):
         threads.append(threading.Thread(target=send, args=(i,)))
         threads[-1].start()

@@ -39,7 +39,7 @@ def test_queue_bounds():
     name = f"over_{TAG}"
     holder = hold_username(name, 6)
     stuck = [Pending("POST", "/users", body=user_body(name), port=shim.port) for _ in range(2)]
-    time.sleep(0.5)
+    wait_for_lock_waiters(2)
     queued_at = time.time()
     queued = [Pending("GET", "/readyz", port=shim.port) for _ in range(3)]
     time.sleep(0.3)

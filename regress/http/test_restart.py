@@ -64,7 +64,7 @@ def test_no_head_of_line_blocking():
     name = f"hol_{TAG}"
     holder = hold_username(name, 4)
     slow = Pending("POST", "/users", body=user_body(name), port=shim.port)
-    time.sleep(0.5)
+    wait_for_lock_waiters(1)
     start = time.time()
     statuses = ready_on_each() + ready_on_each() + ready_on_each()
     took = time.time() - start
@@ -83,7 +83,7 @@ def test_shutdown_refuses_queued():
     shim = Shim(PGBANK_POOL_SIZE=1, PGBANK_SHUTDOWN_TIMEOUT=1)
     holder = hold_username(f"queue_{TAG}", 6)
     running = Pending("POST", "/users", body=user_body(f"queue_{TAG}"), port=shim.port)
-    time.sleep(0.5)
+    wait_for_lock_waiters(1)
     queued = Pending("GET", "/readyz", port=shim.port)
     time.sleep(0.3)
     rc = shim.stop()
@@ -113,7 +113,7 @@ def test_shutdown_deadline():
     shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=1)
     holder = hold_username(f"late_{TAG}", 6)
     slow = Pending("POST", "/users", body=user_body(f"late_{TAG}"), port=shim.port)
-    time.sleep(0.5)
+    wait_for_lock_waiters(1)
     start = time.time()
     rc = shim.stop()
     took = time.time() - start
@@ -130,7 +130,7 @@ def test_graceful_shutdown():
     name = f"slow_{TAG}"
     holder = hold_username(name, 3)
     slow = Pending("POST", "/users", body=user_body(name), port=shim.port)
-    time.sleep(0.7)
+    wait_for_lock_waiters(1)
     shim.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     try:
@@ -169,7 +169,7 @@ def test_listen_socket_kept():
     name = f"listen_{TAG}"
     holder = hold_username(name, 3)
     slow = Pending("POST", "/users", body=user_body(name), port=shim.port)
-    time.sleep(0.7)
+    wait_for_lock_waiters(1)
     shim.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     fd_dir = f"/proc/{shim.proc.pid}/fd"
