@@ -1311,7 +1311,7 @@ def test_graceful_shutdown():
     name = f"gslow_{TAG}"
     holder = e2e.hold_username(name, 3)
     slow = Pending(lambda: call(f.sb.CreateUser, user_req(name)))
-    time.sleep(0.7)
+    e2e.wait_for_lock_waiters(1)
     f.shim.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     refused = []
@@ -1348,7 +1348,8 @@ def test_shutdown_deadline():
         except grpc.RpcError as e:
             return e.code()
     open_stream = Pending(drain)
-    time.sleep(0.7)
+    e2e.wait_for_lock_waiters(1)
+    time.sleep(0.3)                 # the stream's first answer is read
     start = time.time()
     rc = f.stop()
     took = time.time() - start
