@@ -3,7 +3,11 @@
  *		libmicrohttpd plumbing: requests in, statements queued, answers out.
  *
  * Threads. libmicrohttpd runs a pool of HTTP threads (one per CPU, each
- * with its own epoll set) that only read requests and write answers. The
+ * polling its own connections) that only read requests and write answers.
+ * poll(2), not epoll: in 0.9.75 MHD_quiesce_daemon races an epoll thread
+ * for the listening socket's removal from its set, and the loser aborts
+ * the process ("Failed to remove listen FD from epoll set"); the poll
+ * loop only drops the socket from its next poll. The
  * statements run on the database workers of pool.c, each owning one
  * PostgreSQL connection. When a request is complete, its HTTP thread
  * suspends the connection and queues the request's job; the worker that
@@ -1038,7 +1042,7 @@ http_start(void)
 {
 	static struct sockaddr_storage addr;
 	bool		ipv6 = false;
-	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+	unsigned int flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 		MHD_USE_ERROR_LOG;
 	long		cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned int threads = cpus < 1 ? 1 : cpus > 64 ? 64 : (unsigned int) cpus;

@@ -320,7 +320,7 @@ configure(int argc, char **argv)
 	}
 }
 
-/* Descriptors besides the HTTP connections: pool, epoll sets, gRPC, logs. */
+/* Descriptors besides the HTTP connections: pool, ITCs, gRPC, logs. */
 #define FD_RESERVE 64
 
 /*
