@@ -48,7 +48,6 @@
 
 #define REQUESTS_PER_METHOD 4	/* calls asked for in advance, per method */
 #define MAX_STREAMS 100			/* concurrent calls per connection */
-#define CANCEL_GRACE 2.0		/* seconds to answer cancelled calls */
 #define DEADLINE_SLACK_MS 100
 
 typedef enum TagKind
@@ -676,15 +675,6 @@ grpc_front_quiesce(void)
 }
 
 static void
-wait_until(int *counter, double deadline)
-{
-	struct timespec tick = {0, 20 * 1000 * 1000};
-
-	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) > 0 && now_seconds() < deadline)
-		nanosleep(&tick, NULL);
-}
-
-static void
 wait_until_set(int *flag, double deadline)
 {
 	struct timespec tick = {0, 20 * 1000 * 1000};
@@ -704,14 +694,14 @@ grpc_front_stop(double deadline)
 {
 	if (!started)
 		return true;
-	wait_until(&in_flight, deadline);
+	wait_for_zero(&in_flight, deadline);
 	if (__atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0)
 	{
 		log_line("warn", "grpc: shutdown deadline passed: cancelling running statements");
 		pool_cancel_all();
-		wait_until(&in_flight, now_seconds() + CANCEL_GRACE);
+		wait_for_zero(&in_flight, now_seconds() + CANCEL_GRACE);
 		grpc_server_cancel_all_calls(server);
-		wait_until(&jobs_pending, now_seconds() + CANCEL_GRACE);
+		wait_for_zero(&jobs_pending, now_seconds() + CANCEL_GRACE);
 	}
 	if (__atomic_load_n(&jobs_pending, __ATOMIC_ACQUIRE) > 0)
 	{

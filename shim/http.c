@@ -58,7 +58,6 @@
 #define MAX_PATH_LOGGED 1024
 #define BODY_ABORT_FACTOR 16	/* past limit * this, drop the connection */
 #define RESPONSE_LIMIT (64 * 1024 * 1024)
-#define CANCEL_GRACE 2.0		/* seconds to answer cancelled requests */
 
 /* Where a request's job is; see "Who owns what" above. */
 typedef enum JobState
@@ -1098,23 +1097,17 @@ http_start(void)
 bool
 http_shutdown(int deadline_seconds)
 {
-	double		deadline = now_seconds() + deadline_seconds;
-	struct timespec tick = {0, 20 * 1000 * 1000};
-
 	shutting_down = 1;
 	listen_socket = MHD_quiesce_daemon(daemon_handle);
 	if (listen_socket != MHD_INVALID_SOCKET)
 		shutdown(listen_socket, SHUT_RDWR);
-	while (__atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0 && now_seconds() < deadline)
-		nanosleep(&tick, NULL);
+	wait_for_zero(&in_flight, now_seconds() + deadline_seconds);
 	if (__atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0)
 	{
 		/* cancelled statements still get their error answered, briefly */
 		log_line("warn", "shutdown deadline passed: cancelling running statements");
 		pool_cancel_all();
-		deadline = now_seconds() + CANCEL_GRACE;
-		while (__atomic_load_n(&in_flight, __ATOMIC_RELAXED) > 0 && now_seconds() < deadline)
-			nanosleep(&tick, NULL);
+		wait_for_zero(&in_flight, now_seconds() + CANCEL_GRACE);
 	}
 	/*
 	 * A keep-alive connection may still bring a request after the wait:
@@ -1123,9 +1116,7 @@ http_shutdown(int deadline_seconds)
 	 * process when it is stopped with a connection suspended.
 	 */
 	__atomic_store_n(&closing, 1, __ATOMIC_SEQ_CST);
-	deadline = now_seconds() + CANCEL_GRACE;
-	while (__atomic_load_n(&suspended, __ATOMIC_SEQ_CST) > 0 && now_seconds() < deadline)
-		nanosleep(&tick, NULL);
+	wait_for_zero(&suspended, now_seconds() + CANCEL_GRACE);
 	if (__atomic_load_n(&suspended, __ATOMIC_SEQ_CST) > 0)
 	{
 		log_line("error", "statements still running after their cancel: exiting without them");

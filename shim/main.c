@@ -207,6 +207,15 @@ now_seconds(void)
 	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+void
+wait_for_zero(int *counter, double deadline)
+{
+	struct timespec tick = {0, 20 * 1000 * 1000};
+
+	while (__atomic_load_n(counter, __ATOMIC_SEQ_CST) > 0 && now_seconds() < deadline)
+		nanosleep(&tick, NULL);
+}
+
 /* ----- configuration ----- */
 
 static void

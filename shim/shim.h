@@ -331,4 +331,10 @@ extern void cookies_set(struct MHD_Response *resp, const PGresult *res);
 /* Monotonic clock in seconds, for durations and deadlines (main.c). */
 extern double now_seconds(void);
 
+/* Seconds that cancelled requests and calls get to have their answers sent. */
+#define CANCEL_GRACE 2.0
+
+/* Sleep in short ticks until *counter is 0 or the deadline (main.c). */
+extern void wait_for_zero(int *counter, double deadline);
+
 #endif							/* PGBANK_SHIM_H */

@@ -290,13 +290,20 @@ def hold_username(name, seconds):
                f"VALUES ('{name}', 'x', 'x', '{name}@hold.example'); SELECT pg_sleep({seconds}); ROLLBACK;"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # until its insert is in and it sleeps (a fixed wait raced a slow start)
-    deadline = time.time() + 10
-    while time.time() < deadline and holder.poll() is None:
-        if psql(f"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
-                f"AND query LIKE '%{name}@hold.example%'") != "0":
-            break
-        time.sleep(0.02)
+    until(lambda: holder.poll() is not None or
+          psql(f"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+               f"AND query LIKE '%{name}@hold.example%'") != "0")
     return holder
+
+
+def until(condition, timeout=10, tick=0.02):
+    """Poll condition() until it is true (True) or the timeout (False)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(tick)
+    return False
 
 
 def wait_for_lock_waiters(n=1, timeout=10):
@@ -304,12 +311,8 @@ def wait_for_lock_waiters(n=1, timeout=10):
     and wait behind a holder (a fixed sleep raced them on a loaded machine).
     False if they did not within the timeout; the test's checks then say
     what went wrong."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if int(psql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")) >= n:
-            return True
-        time.sleep(0.02)
-    return False
+    return until(lambda: int(psql("SELECT count(*) FROM pg_stat_activity "
+                                  "WHERE wait_event_type = 'Lock'")) >= n, timeout)
 
 
 class Pending:

@@ -36,13 +36,10 @@ class RowLock:
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
         self.proc.stdin.write(f"BEGIN; SELECT 1 FROM pgbank.accounts WHERE id = {account_id} FOR UPDATE;\n")
         self.proc.stdin.flush()
-        for _ in range(100):
-            if psql(f"SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-                    f"WHERE a.application_name = 'psql' AND l.locktype = 'transactionid' "
-                    f"AND a.query LIKE '%FOR UPDATE%'") != "0":
-                return
-            time.sleep(0.05)
-        raise RuntimeError("the row lock was not taken")
+        if not until(lambda: psql("SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                                  "WHERE a.application_name = 'psql' AND l.locktype = 'transactionid' "
+                                  "AND a.query LIKE '%FOR UPDATE%'") != "0", timeout=5, tick=0.05):
+            raise RuntimeError("the row lock was not taken")
 
     def release(self):
         self.proc.stdin.write("COMMIT;\n")
