@@ -16,11 +16,13 @@
  * meanwhile requests get 503 with Retry-After.
  *
  * What the route table's flags mean here:
- * - ROUTE_READ_ONLY: the statement runs in a read-only transaction. In one
- *   round trip (libpq's pipeline mode) the worker sends set_config of
- *   transaction_read_only, the statement, and a Sync, which ends the
- *   implicit transaction both ran in: any write fails with 25006, and an
- *   error leaves no transaction open (no ROLLBACK round trip).
+ * - ROUTE_READ_ONLY: the statement runs in a read-only transaction, in one
+ *   statement: the route's SELECT is prepared with a one-time filter,
+ *   WHERE (SELECT set_config('transaction_read_only', 'on', true)) = 'on',
+ *   which the executor checks before it computes the select list, so every
+ *   statement the API function runs meets a read-only transaction: any
+ *   write fails with 25006, and the implicit transaction ends with the
+ *   statement (no ROLLBACK round trip).
  * - ROUTE_HASHING: Argon2id costs tens of milliseconds of CPU and much
  *   memory, so at most PGBANK_HASH_WORKERS such jobs run at once; they wait
  *   in their own queue, and the other workers keep serving cheap routes
@@ -60,6 +62,7 @@
  * handles and busy flags (pool_mutex, read by the shutdown path), counters
  * for /metrics.
  */
+#define _GNU_SOURCE				/* strcasestr */
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -78,9 +81,12 @@
 #define PREPARED_SINGLE		0x01
 #define PREPARED_COALESCE	0x02
 
-/* Prepared on every connection, run before a ROUTE_READ_ONLY statement. */
-#define READ_ONLY_STMT	"pgbank_read_only"
-#define READ_ONLY_SQL	"SELECT pg_catalog.set_config('transaction_read_only', 'on', true)"
+/*
+ * Appended to a ROUTE_READ_ONLY route's statement, a SELECT of one value
+ * with no FROM or WHERE (routes_check): a one-time filter, evaluated
+ * before the select list.
+ */
+#define READ_ONLY_FILTER " WHERE (SELECT pg_catalog.set_config('transaction_read_only', 'on', true)) = 'on'"
 
 struct PoolSlot
 {
@@ -156,8 +162,49 @@ static uint64_t count_coalesced_statements;
 static uint64_t count_coalesced_requests;
 static uint64_t count_coalesce_rerun;
 
+/* Per route: the text prepared for a ROUTE_READ_ONLY route, else NULL. */
+static char **read_only_sql;
+
 static void *worker_main(void *arg);
 static void *expiry_main(void *arg);
+
+/*
+ * The read-only form of each ROUTE_READ_ONLY route's statement. The filter
+ * is appended, so the statement must be one SELECT with neither FROM nor
+ * WHERE: a route table that breaks this is refused at start.
+ */
+static void
+build_read_only_sql(void)
+{
+	int			i;
+
+	read_only_sql = calloc((size_t) shim_nroutes, sizeof(char *));
+	if (read_only_sql == NULL)
+		goto oom;
+	for (i = 0; i < shim_nroutes; i++)
+	{
+		const char *sql = shim_routes[i].sql;
+		size_t		len;
+
+		if (!(shim_routes[i].flags & ROUTE_READ_ONLY) || sql == NULL)
+			continue;
+		if (strncmp(sql, "SELECT ", 7) != 0 || strcasestr(sql, " FROM ") != NULL ||
+			strcasestr(sql, " WHERE ") != NULL || strchr(sql, ';') != NULL)
+		{
+			log_line("fatal", "a read-only route's statement is not one SELECT without FROM or WHERE");
+			exit(1);
+		}
+		len = strlen(sql) + sizeof(READ_ONLY_FILTER);
+		read_only_sql[i] = malloc(len);
+		if (read_only_sql[i] == NULL)
+			goto oom;
+		snprintf(read_only_sql[i], len, "%s%s", sql, READ_ONLY_FILTER);
+	}
+	return;
+oom:
+	log_line("fatal", "out of memory");
+	exit(1);
+}
 
 void
 pool_init(int size)
@@ -165,6 +212,7 @@ pool_init(int size)
 	int			i;
 	int			hashing_limit;
 
+	build_read_only_sql();
 	nreaders = 0;
 	if (shim_config.db_read[0] != '\0')
 		nreaders = shim_config.read_pool_size > 0 ? shim_config.read_pool_size : size;
@@ -265,10 +313,7 @@ check_idle_connection(PoolSlot *slot)
 	slot->next_attempt = 0;
 }
 
-/*
- * Session set-up after each connect: statement_timeout (a parameter), and
- * the statement that makes a transaction read-only.
- */
+/* Session set-up after each connect: statement_timeout (a parameter). */
 static bool
 configure_connection(PoolSlot *slot)
 {
@@ -283,11 +328,6 @@ configure_connection(PoolSlot *slot)
 					   "SELECT pg_catalog.set_config('statement_timeout', $1, false)",
 					   1, NULL, values, NULL, NULL, 0);
 	ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-	PQclear(res);
-	if (!ok)
-		return false;
-	res = PQprepare(slot->conn, READ_ONLY_STMT, READ_ONLY_SQL, 0, NULL);
-	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	PQclear(res);
 	return ok;
 }
@@ -403,53 +443,6 @@ prepare_once(PoolSlot *slot, int route_index, unsigned char which, const char *n
 	return NULL;
 }
 
-/*
- * A ROUTE_READ_ONLY statement, pipelined after READ_ONLY_STMT with one
- * Sync: one round trip. The answer is the statement's result, or the
- * first error when an earlier step failed (the statement is then skipped:
- * PGRES_PIPELINE_ABORTED). NULL if the connection broke.
- */
-static PGresult *
-exec_read_only(PoolSlot *slot, const Route *r, const char *const *values)
-{
-	PGconn	   *conn = slot->conn;
-	PGresult   *answer = NULL;
-	PGresult   *res;
-	int			step = 0;		/* 0: read-only, 1: statement, 2: sync */
-
-	if (!PQenterPipelineMode(conn))
-		return NULL;
-	if (!PQsendQueryPrepared(conn, READ_ONLY_STMT, 0, NULL, NULL, NULL, 0) ||
-		!PQsendQueryPrepared(conn, r->stmt_name, r->nparams, values, NULL, NULL, 0) ||
-		!PQpipelineSync(conn))
-		return NULL;
-	while (step < 3 && PQstatus(conn) != CONNECTION_BAD)
-	{
-		res = PQgetResult(conn);
-		if (res == NULL)
-		{
-			step++;				/* the end of one step's results */
-			continue;
-		}
-		if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
-		{
-			PQclear(res);
-			break;
-		}
-		if (answer == NULL && (step == 1 || PQresultStatus(res) != PGRES_TUPLES_OK) &&
-			PQresultStatus(res) != PGRES_PIPELINE_ABORTED)
-			answer = res;
-		else
-			PQclear(res);
-	}
-	if (PQstatus(conn) == CONNECTION_BAD || !PQexitPipelineMode(conn))
-	{
-		PQclear(answer);
-		return NULL;
-	}
-	return answer;
-}
-
 static PoolStatus
 pool_exec(PoolSlot *slot, int route_index, const char *const *values,
 		  PGresult **result, int *retry_after)
@@ -461,7 +454,8 @@ pool_exec(PoolSlot *slot, int route_index, const char *const *values,
 	if (!ensure_connected(slot, retry_after))
 		return POOL_UNAVAILABLE;
 	set_busy(slot, true);
-	res = prepare_once(slot, route_index, PREPARED_SINGLE, r->stmt_name, r->sql);
+	res = prepare_once(slot, route_index, PREPARED_SINGLE, r->stmt_name,
+					   read_only_sql[route_index] ? read_only_sql[route_index] : r->sql);
 	if (res != NULL)
 	{
 		set_busy(slot, false);
@@ -473,21 +467,9 @@ pool_exec(PoolSlot *slot, int route_index, const char *const *values,
 		*result = res;
 		return POOL_OK;
 	}
-	if (r->flags & ROUTE_READ_ONLY)
-		res = exec_read_only(slot, r, values);
-	else
-		res = PQexecPrepared(slot->conn, r->stmt_name, r->nparams, values,
-							 NULL, NULL, 0);
+	res = PQexecPrepared(slot->conn, r->stmt_name, r->nparams, values,
+						 NULL, NULL, 0);
 	set_busy(slot, false);
-	if (res == NULL && PQstatus(slot->conn) != CONNECTION_BAD)
-	{
-		/* a pipeline that went wrong without breaking the connection */
-		log_line("warn", "read-only pipeline failed; reconnecting");
-		drop_connection(slot);
-		slot->next_attempt = 0;
-		*retry_after = 1;
-		return POOL_UNAVAILABLE;
-	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && connection_broke(slot, retry_after))
 	{
 		PQclear(res);
