@@ -15,10 +15,9 @@
 # the ratio shim/direct (goal for transfers: >= 0.8). Needs the local
 # cluster (make test or scripts/setup.sh) and identity's pgbank.login.
 #
-# GET /accounts/{id} runs in a read-only transaction (one pipelined round
-# trip: set_config of transaction_read_only, the statement, Sync); to see
-# what that costs, run this once with a build from before it
-# (HTTP_BENCH_SHIM) and compare the two shim/direct ratios.
+# For the first two it also prints the CPU time one request costs the shim,
+# PostgreSQL and the load generator (wrk, pgbench), and so the ratio that a
+# shim costing no CPU would reach on this machine.
 #
 #   bench/http.sh                      # 8 clients, 10 s per measurement
 #   HTTP_BENCH_CLIENTS=16 HTTP_BENCH_SECONDS=30 bench/http.sh
@@ -37,6 +36,7 @@ SHIM=${HTTP_BENCH_SHIM:-shim/pgbank-http}
 PSQL=("$(pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -tA)
 CLIENTS_FILE=$PGBANK_RUN/bench-http-clients.tsv
 SHIM_LOG=$PGBANK_RUN/bench-http-shim.log
+CPU_FILE=$PGBANK_RUN/bench-http-cpu
 shim_pid=
 alone_pid=
 
@@ -44,7 +44,7 @@ cleanup() {
 	[ -n "$shim_pid" ] && kill -TERM "$shim_pid" 2>/dev/null && wait "$shim_pid" 2>/dev/null
 	[ -n "$alone_pid" ] && kill -TERM "$alone_pid" 2>/dev/null && wait "$alone_pid" 2>/dev/null
 	"${PSQL[@]}" -c 'DROP SCHEMA IF EXISTS bench_http CASCADE' 2>/dev/null || true
-	rm -f "$CLIENTS_FILE"
+	rm -f "$CLIENTS_FILE" "$CPU_FILE".*
 }
 trap cleanup EXIT
 
@@ -56,22 +56,35 @@ make_clients bench_http bh "$USERS" "$CLIENTS_FILE"
 start_shim "$PORT"
 shim_pid=$started
 
-# wrk: requests/s, and the count of non-200 answers (must be 0)
+# wrk: requests/s, and the count of non-2xx answers (must be 0); the CPU
+# each process took in $CPU_FILE.$1 (cpu_measure), the requests in
+# $CPU_FILE.$1.n
 shim_rate() {
 	local out
-	out=$(BENCH_CLIENTS=$CLIENTS_FILE wrk -t"$THREADS" -c"$CLIENTS" -d"${SECONDS_EACH}s" \
-		-s "bench/http/$1.lua" "http://127.0.0.1:${2:-$PORT}" 2>&1)
+	out=$(BENCH_CLIENTS=$CLIENTS_FILE cpu_measure "$CPU_FILE.$1" "${3-$shim_pid}" \
+		wrk -t"$THREADS" -c"$CLIENTS" -d"${SECONDS_EACH}s" \
+		-s "bench/http/$1.lua" "http://127.0.0.1:${2:-$PORT}")
 	echo "$out" | sed 's/^/    wrk | /' >&2
 	echo "$out" | grep -q '^non-2xx or errors: 0$' || { echo "bench: $1: errors over HTTP" >&2; exit 1; }
+	echo "$out" | sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' >"$CPU_FILE.$1.n"
 	echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p'
 }
 
 direct_rate() {
 	local out
-	out=$("$(pg_bindir)/pgbench" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" \
-		-D n="$USERS" -f "bench/http/$1.pgbench" 2>&1)
+	out=$(cpu_measure "$CPU_FILE.$1.direct" "" \
+		"$(pg_bindir)/pgbench" -n -M prepared -c "$CLIENTS" -j "$THREADS" -T "$SECONDS_EACH" \
+		-D n="$USERS" -f "bench/http/$1.pgbench")
 	echo "$out" | grep -E 'failed|tps' | sed 's/^/    pgbench | /' >&2
+	echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' \
+		>"$CPU_FILE.$1.direct.n"
 	echo "$out" | sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p'
+}
+
+# cpu_line NAME BENCH: cpu_report of bench BENCH's two runs
+cpu_line() {
+	cpu_report "$1" "$CPU_FILE.$2" "$(cat "$CPU_FILE.$2.n")" \
+		"$CPU_FILE.$2.direct" "$(cat "$CPU_FILE.$2.direct.n")"
 }
 
 report() {
@@ -87,14 +100,16 @@ g_shim=$(shim_rate get_account)
 g_direct=$(direct_rate get_account)
 report "POST /transfers" "$t_shim" "$t_direct"
 report "GET /accounts/{id}" "$g_shim" "$g_direct"
+cpu_line "POST /transfers" transfer
+cpu_line "GET /accounts/{id}" get_account
 python3 bench/http/keepalive.py "$PORT" "$shim_pid" "$KEEPALIVE"
 
 start_shim $((PORT - 1)) PGBANK_COALESCE_WORKERS=0
 alone_pid=$started
 hot_on=$(shim_rate hot_transfer)
-hot_off=$(shim_rate hot_transfer $((PORT - 1)))
+hot_off=$(shim_rate hot_transfer $((PORT - 1)) "$alone_pid")
 uni_on=$(shim_rate transfer)
-uni_off=$(shim_rate transfer $((PORT - 1)))
+uni_off=$(shim_rate transfer $((PORT - 1)) "$alone_pid")
 report "hot pair POST /transfers" "$hot_on" "$hot_off" coalesced alone
 report "uniform POST /transfers" "$uni_on" "$uni_off" coalesced alone
 curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^pgbank_pool_coalesce(d_statements|d_requests|_rerun)_total'

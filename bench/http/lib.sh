@@ -37,3 +37,55 @@ start_shim() {
 		sleep 0.1
 	done
 }
+
+# CPU accounting, in clock ticks (getconf CLK_TCK a second), for the
+# microseconds a request costs each process (bench/http.sh):
+# pg_ticks: PostgreSQL so far, the postmaster with the backends it has
+# reaped and each backend still running; proc_ticks PID: one process, all
+# its threads.
+pg_ticks() {
+	local pm
+	pm=$(head -n 1 "$PGBANK_RUN/pgdata/postmaster.pid")
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" '
+		$1 == pm { t += $14 + $15 + $16 + $17 }
+		$1 != pm && $4 == pm { t += $14 + $15 }
+		END { print t + 0 }'
+}
+proc_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# cpu_measure FILE SHIM_PID CMD...: runs CMD (its output on stdout) and
+# writes to FILE the ticks it took: "load-generator shim postgres" (the
+# shim's are 0 when SHIM_PID is empty).
+cpu_measure() {
+	local file=$1 pid=$2 pg0 sh0=0 sh1=0 TIMEFORMAT='%U %S' gen
+	shift 2
+	pg0=$(pg_ticks)
+	[ -n "$pid" ] && sh0=$(proc_ticks "$pid")
+	{ time "$@" 2>&1; } 2>"$file.time"
+	sleep 0.3	# the postmaster reaps the backends of a client that ended
+	[ -n "$pid" ] && sh1=$(proc_ticks "$pid")
+	gen=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($1 + $2) * hz }' "$file.time")
+	echo "$gen $((sh1 - sh0)) $(($(pg_ticks) - pg0))" >"$file"
+	rm -f "$file.time"
+}
+
+# cpu_report NAME SHIM_FILE SHIM_REQUESTS DIRECT_FILE DIRECT_REQUESTS: the
+# CPU microseconds of one request in each process, both ways, and the
+# ratio shim/direct that a shim costing no CPU at all would reach when
+# both runs are CPU-bound (rate = CPUs / CPU time per request).
+cpu_report() {
+	local name=$1 hz
+	hz=$(getconf CLK_TCK)
+	read -r sg ss sp <"$2"
+	read -r dg _ dp <"$4"
+	awk -v name="$name" -v hz="$hz" -v n="$3" -v m="$5" -v sg="$sg" -v ss="$ss" -v sp="$sp" \
+		-v dg="$dg" -v dp="$dp" 'BEGIN {
+		u = 1e6 / hz
+		printf "%-24s CPU us/request: shim %.0f + postgres %.0f + wrk %.0f = %.0f;" \
+			" direct: postgres %.0f + pgbench %.0f = %.0f; with a shim free of CPU <= %.2f\n",
+			name, ss * u / n, sp * u / n, sg * u / n, (ss + sp + sg) * u / n,
+			dp * u / m, dg * u / m, (dp + dg) * u / m,
+			((dp + dg) / m) / ((sp + sg) / n) }'
+}
