@@ -807,7 +807,11 @@ overloaded(PoolJob *job, uint64_t *counter)
 /*
  * The expiry thread: sleeps until the oldest of the queues' heads has
  * waited PGBANK_QUEUE_WAIT, then takes every job whose wait is over out of
- * the queues (the oldest are at their heads) and answers them.
+ * the queues (the oldest are at their heads) and answers them. With the
+ * queues empty it sleeps PGBANK_QUEUE_WAIT: a job queued meanwhile was
+ * queued after it fell asleep, so it wakes before that job's wait is over
+ * and then sleeps until then. So pool_submit need not wake it, which would
+ * cost every request a thread wake-up.
  */
 static void *
 expiry_main(void *arg)
@@ -849,11 +853,8 @@ expiry_main(void *arg)
 			pthread_mutex_lock(&queue_mutex);
 			continue;
 		}
-		if (first == 0)
-			pthread_cond_wait(&expiry_cond, &queue_mutex);
-		else
 		{
-			double		until = first + wait_limit();
+			double		until = (first == 0 ? now : first) + wait_limit();
 			struct timespec ts;
 
 			ts.tv_sec = (time_t) until;
@@ -944,16 +945,12 @@ pool_submit(PoolJob *job)
 {
 	JobQueue   *q = job_queue(job);
 	bool		reads = q == &queues[QUEUE_READ];
-	bool		was_empty = true;
 	int			waiting = 0;
 	int			i;
 
 	pthread_mutex_lock(&queue_mutex);
 	for (i = 0; i < NQUEUES; i++)
-	{
 		waiting += queues[i].length;
-		was_empty = was_empty && queues[i].head == NULL;
-	}
 	if (waiting >= shim_config.queue_limit)
 	{
 		pthread_mutex_unlock(&queue_mutex);
@@ -964,8 +961,6 @@ pool_submit(PoolJob *job)
 	__atomic_add_fetch(reads ? &read_counts.queued : &write_counts.queued, 1, __ATOMIC_RELAXED);
 	queue_push(q, job);
 	pthread_cond_signal(reads ? &read_cond : &queue_cond);
-	if (was_empty && expiry_started)
-		pthread_cond_signal(&expiry_cond);
 	pthread_mutex_unlock(&queue_mutex);
 }
 
