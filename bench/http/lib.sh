@@ -54,20 +54,27 @@ pg_ticks() {
 proc_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
+# proc_switches PID: the context switches of all its threads so far
+# (voluntary and not): how often the process slept or was put aside.
+proc_switches() {
+	cat "/proc/$1/task/"*/status 2>/dev/null |
+		awk '/^(non)?voluntary_ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
 
 # cpu_measure FILE SHIM_PID CMD...: runs CMD (its output on stdout) and
-# writes to FILE the ticks it took: "load-generator shim postgres" (the
-# shim's are 0 when SHIM_PID is empty).
+# writes to FILE the ticks it took, "load-generator shim postgres", and
+# the shim's context switches (the shim's are 0 when SHIM_PID is empty).
 cpu_measure() {
-	local file=$1 pid=$2 pg0 sh0=0 sh1=0 TIMEFORMAT='%U %S' gen
+	local file=$1 pid=$2 pg0 sh0=0 sh1=0 cs0=0 cs1=0 TIMEFORMAT='%U %S' gen
 	shift 2
 	pg0=$(pg_ticks)
-	[ -n "$pid" ] && sh0=$(proc_ticks "$pid")
+	[ -n "$pid" ] && sh0=$(proc_ticks "$pid") && cs0=$(proc_switches "$pid")
 	{ time "$@" 2>&1; } 2>"$file.time"
+	[ -n "$pid" ] && cs1=$(proc_switches "$pid")
 	sleep 0.3	# the postmaster reaps the backends of a client that ended
 	[ -n "$pid" ] && sh1=$(proc_ticks "$pid")
 	gen=$(awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($1 + $2) * hz }' "$file.time")
-	echo "$gen $((sh1 - sh0)) $(($(pg_ticks) - pg0))" >"$file"
+	echo "$gen $((sh1 - sh0)) $(($(pg_ticks) - pg0)) $((cs1 - cs0))" >"$file"
 	rm -f "$file.time"
 }
 
@@ -78,14 +85,15 @@ cpu_measure() {
 cpu_report() {
 	local name=$1 hz
 	hz=$(getconf CLK_TCK)
-	read -r sg ss sp <"$2"
-	read -r dg _ dp <"$4"
+	read -r sg ss sp cs <"$2"
+	read -r dg _ dp _ <"$4"
 	awk -v name="$name" -v hz="$hz" -v n="$3" -v m="$5" -v sg="$sg" -v ss="$ss" -v sp="$sp" \
-		-v dg="$dg" -v dp="$dp" 'BEGIN {
+		-v cs="$cs" -v dg="$dg" -v dp="$dp" 'BEGIN {
 		u = 1e6 / hz
 		printf "%-24s CPU us/request: shim %.0f + postgres %.0f + wrk %.0f = %.0f;" \
-			" direct: postgres %.0f + pgbench %.0f = %.0f; with a shim free of CPU <= %.2f\n",
+			" direct: postgres %.0f + pgbench %.0f = %.0f; with a shim free of CPU <= %.2f;" \
+			" shim context switches/request %.2f\n",
 			name, ss * u / n, sp * u / n, sg * u / n, (ss + sp + sg) * u / n,
 			dp * u / m, dg * u / m, (dp + dg) * u / m,
-			((dp + dg) / m) / ((sp + sg) / n) }'
+			((dp + dg) / m) / ((sp + sg) / n), cs / n }'
 }
