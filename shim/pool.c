@@ -83,8 +83,8 @@
 
 /*
  * Appended to a ROUTE_READ_ONLY route's statement, a SELECT of one value
- * with no FROM or WHERE (routes_check): a one-time filter, evaluated
- * before the select list.
+ * with no FROM or WHERE (build_read_only_sql checks): a one-time filter,
+ * evaluated before the select list.
  */
 #define READ_ONLY_FILTER " WHERE (SELECT pg_catalog.set_config('transaction_read_only', 'on', true)) = 'on'"
 
