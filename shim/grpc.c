@@ -106,7 +106,7 @@ static bool started;
 static int	in_flight;			/* calls accepted and not yet freed */
 static int	jobs_pending;		/* of those, with a statement queued or running */
 static volatile int shutting_down;
-static int	shutdown_done;
+static int	shutdown_pending;	/* 1 from quiesce until the server has shut down */
 static Tag	shutdown_tag = {TAG_SHUTDOWN, NULL};
 
 /* ----- calls ----- */
@@ -576,7 +576,7 @@ cq_main(void *arg)
 				call_unref(t->call);
 				break;
 			case TAG_SHUTDOWN:
-				__atomic_store_n(&shutdown_done, 1, __ATOMIC_RELEASE);
+				__atomic_store_n(&shutdown_pending, 0, __ATOMIC_RELEASE);
 				break;
 		}
 	}
@@ -671,16 +671,8 @@ grpc_front_quiesce(void)
 	if (!started)
 		return;
 	shutting_down = 1;
+	__atomic_store_n(&shutdown_pending, 1, __ATOMIC_RELEASE);
 	grpc_server_shutdown_and_notify(server, cq, &shutdown_tag);
-}
-
-static void
-wait_until_set(int *flag, double deadline)
-{
-	struct timespec tick = {0, 20 * 1000 * 1000};
-
-	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) && now_seconds() < deadline)
-		nanosleep(&tick, NULL);
 }
 
 /*
@@ -708,8 +700,8 @@ grpc_front_stop(double deadline)
 		log_line("error", "grpc: statements still running after their cancel: exiting without them");
 		return false;
 	}
-	wait_until_set(&shutdown_done, now_seconds() + CANCEL_GRACE);
-	if (!__atomic_load_n(&shutdown_done, __ATOMIC_ACQUIRE))
+	wait_for_zero(&shutdown_pending, now_seconds() + CANCEL_GRACE);
+	if (__atomic_load_n(&shutdown_pending, __ATOMIC_ACQUIRE) > 0)
 	{
 		log_line("error", "grpc: the server did not finish shutting down: exiting");
 		return false;

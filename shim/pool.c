@@ -823,6 +823,8 @@ expiry_main(void *arg)
 		PoolJob    *job;
 		double		now = now_seconds();
 		double		first = 0;
+		double		until;
+		struct timespec ts;
 		int			i;
 
 		for (i = 0; i < NQUEUES; i++)
@@ -853,14 +855,10 @@ expiry_main(void *arg)
 			pthread_mutex_lock(&queue_mutex);
 			continue;
 		}
-		{
-			double		until = (first == 0 ? now : first) + wait_limit();
-			struct timespec ts;
-
-			ts.tv_sec = (time_t) until;
-			ts.tv_nsec = (long) ((until - (double) ts.tv_sec) * 1e9);
-			pthread_cond_timedwait(&expiry_cond, &queue_mutex, &ts);
-		}
+		until = (first == 0 ? now : first) + wait_limit();
+		ts.tv_sec = (time_t) until;
+		ts.tv_nsec = (long) ((until - (double) ts.tv_sec) * 1e9);
+		pthread_cond_timedwait(&expiry_cond, &queue_mutex, &ts);
 	}
 	pthread_mutex_unlock(&queue_mutex);
 	return arg;
