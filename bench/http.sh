@@ -12,7 +12,8 @@
 #      pair >= 5x, the uniform case not slower.
 # Same number of clients (wrk connections = pgbench clients = shim pool
 # size) and duration on both sides. Prints requests per second for both and
-# the ratio shim/direct (goal for transfers: >= 0.8). Needs the local
+# the ratio shim/direct (goals: POST /transfers >= 0.9, GET /accounts/{id}
+# >= 0.8). Needs the local
 # cluster (make test or scripts/setup.sh) and identity's pgbank.login.
 #
 # For the first two it also prints the CPU time one request costs the shim,

@@ -45,7 +45,7 @@ start_shim() {
 # its threads.
 pg_ticks() {
 	local pm
-	pm=$(head -n 1 "$PGBANK_RUN/pgdata/postmaster.pid")
+	pm=$(head -n 1 "$PGDATA_DIR/postmaster.pid")
 	cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$pm" '
 		$1 == pm { t += $14 + $15 + $16 + $17 }
 		$1 != pm && $4 == pm { t += $14 + $15 }
