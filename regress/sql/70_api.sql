@@ -282,6 +282,24 @@ SELECT count(*) AS api_functions_without_pinned_search_path
   FROM pg_proc p
  WHERE p.pronamespace = 'pgbank'::regnamespace AND p.proname LIKE 'api\_%' AND p.prosecdef
    AND NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig);
+-- The answers' helpers are SQL-standard bodies: bound when created, no
+-- setting of their own, inlined into the caller's plan; a caller's
+-- search_path that puts its own operator first changes nothing.
+SELECT p.oid::regprocedure AS answer_helper, p.prosqlbody IS NOT NULL AS bound_at_creation,
+       p.proconfig IS NULL AS no_settings
+  FROM pg_proc p
+ WHERE p.pronamespace = 'pgbank'::regnamespace AND p.proname LIKE '%\_json' AND NOT p.prosecdef
+ ORDER BY 1::text;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT pgbank.account_json(a) FROM pgbank.accounts a;
+CREATE SCHEMA regress_hostile;
+CREATE FUNCTION regress_hostile.minus_zero(bigint, bigint) RETURNS bigint
+	LANGUAGE sql IMMUTABLE RETURN 0;
+CREATE OPERATOR regress_hostile.- (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = regress_hostile.minus_zero);
+SET search_path = regress_hostile, pg_catalog;
+SELECT 7::bigint - 2::bigint AS hostile_minus;
+SELECT (pgbank.account_json(ROW(1, 'x', 7, 'USD', '2026-01-01', 2)::pgbank.accounts)) ->> 'available' AS available;
+RESET search_path;
+DROP SCHEMA regress_hostile CASCADE;
 SET ROLE regress_api_web;
 SELECT json_object_keys(pgbank.api_create_user(
 	'{"username": "api_eve", "password": "secret1", "full_name": "Eve", "email": "api_eve@example.com"}'));

@@ -78,7 +78,6 @@ CREATE OR REPLACE FUNCTION pgbank.setting_is_secret(name text) RETURNS boolean
 -- superuser or a member of the owner of pgbank.
 CREATE OR REPLACE FUNCTION pgbank.setting_session_trusted() RETURNS boolean
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp
 	RETURN (SELECT r.rolsuper OR pg_has_role(session_user, e.extowner, 'USAGE')
 			  FROM pg_roles r, pg_extension e
 			 WHERE r.rolname = session_user AND e.extname = 'pgbank');

@@ -270,7 +270,6 @@ $$;
 -- functions) only.
 CREATE OR REPLACE FUNCTION pgbank.token_key() RETURNS bytea
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp
 	RETURN (SELECT decode(s.value, 'hex') FROM pgbank.settings s
 			 WHERE s.name = 'pgbank.token_key' AND s.value <> '');
 

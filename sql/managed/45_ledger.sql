@@ -82,7 +82,6 @@ $$;
 -- was right after it (held as it is now); NULL when none.
 CREATE OR REPLACE FUNCTION pgbank.ledger_find_key(from_id bigint, key text) RETURNS pgbank.transfer_result
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp
 	RETURN (SELECT ROW(t,
 			ROW(fa.id, fa.owner, fe.balance_after, fa.currency, fa.created_at, fa.held)::pgbank.accounts,
 			ROW(ta.id, ta.owner, te.balance_after, ta.currency, ta.created_at, ta.held)::pgbank.accounts,

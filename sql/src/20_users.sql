@@ -117,7 +117,6 @@ COMMENT ON FUNCTION pgbank.to_user_response(pgbank.users) IS
 
 CREATE OR REPLACE FUNCTION pgbank.user_json(u pgbank.users) RETURNS json
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp
 	RETURN to_json(pgbank.to_user_response(u));
 COMMENT ON FUNCTION pgbank.user_json(pgbank.users) IS
 	'A user as the simple bank answers it: to_user_response as JSON';
@@ -151,7 +150,6 @@ CREATE TRIGGER users_default_role AFTER INSERT ON pgbank.users
 
 CREATE OR REPLACE FUNCTION pgbank.roles_of(username text) RETURNS text[]
 	LANGUAGE sql STABLE STRICT
-	SET search_path = pg_catalog, pg_temp
 	RETURN (SELECT coalesce(array_agg(r.role ORDER BY r.role), '{}')
 			  FROM pgbank.user_roles r WHERE r.username = roles_of.username);
 COMMENT ON FUNCTION pgbank.roles_of(text) IS

@@ -548,21 +548,17 @@ COMMENT ON FUNCTION pgbank.check_ledger() IS
 
 CREATE OR REPLACE FUNCTION pgbank.account_json(a pgbank.accounts) RETURNS json
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT json_build_object('id', a.id, 'owner', a.owner, 'balance', a.balance,
+	RETURN json_build_object('id', a.id, 'owner', a.owner, 'balance', a.balance,
 		'currency', a.currency, 'created_at', a.created_at,
-		'available', a.balance - a.held)
-$$;
+		'available', a.balance - a.held);
 COMMENT ON FUNCTION pgbank.account_json(pgbank.accounts) IS
 	'An account as the simple bank answers it, with its available balance (posted balance less pending holds)';
 
 CREATE OR REPLACE FUNCTION pgbank.transfer_row_json(t pgbank.transfers) RETURNS json
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT json_build_object('id', t.id, 'from_account_id', t.from_account_id,
+	RETURN json_build_object('id', t.id, 'from_account_id', t.from_account_id,
 		'to_account_id', t.to_account_id, 'amount', t.amount, 'created_at', t.created_at,
-		'currency', t.currency, 'reference', t.reference)
-$$;
+		'currency', t.currency, 'reference', t.reference);
 COMMENT ON FUNCTION pgbank.transfer_row_json(pgbank.transfers) IS
 	'A transfer: of its accounts only their ids and the currency';
 
@@ -571,8 +567,7 @@ COMMENT ON FUNCTION pgbank.transfer_row_json(pgbank.transfers) IS
 -- currency, as GET /accounts/{id} would refuse the rest.
 CREATE OR REPLACE FUNCTION pgbank.transfer_json(r pgbank.transfer_result) RETURNS json
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT json_build_object(
+	RETURN json_build_object(
 		'transfer', pgbank.transfer_row_json(r.transfer),
 		'from_account', pgbank.account_json(r.from_account),
 		'to_account', json_build_object('id', (r.to_account).id,
@@ -582,17 +577,14 @@ CREATE OR REPLACE FUNCTION pgbank.transfer_json(r pgbank.transfer_result) RETURN
 			'amount', (r.from_entry).amount, 'created_at', (r.from_entry).created_at),
 		'to_entry', json_build_object('id', (r.to_entry).id,
 			'account_id', (r.to_entry).account_id,
-			'amount', (r.to_entry).amount, 'created_at', (r.to_entry).created_at))
-$$;
+			'amount', (r.to_entry).amount, 'created_at', (r.to_entry).created_at));
 COMMENT ON FUNCTION pgbank.transfer_json(pgbank.transfer_result) IS
 	'A transfer result as the simple bank''s TransferTxResult, as the payer may see it: of the receiving account only id and currency';
 
 CREATE OR REPLACE FUNCTION pgbank.hold_json(h pgbank.holds) RETURNS json
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT json_build_object('id', h.id, 'from_account_id', h.from_account_id,
+	RETURN json_build_object('id', h.id, 'from_account_id', h.from_account_id,
 		'to_account_id', h.to_account_id, 'amount', h.amount, 'currency', h.currency,
 		'reference', h.reference, 'status', h.status, 'created_at', h.created_at,
-		'expires_at', h.expires_at, 'resolved_at', h.resolved_at, 'transfer_id', h.transfer_id)
-$$;
+		'expires_at', h.expires_at, 'resolved_at', h.resolved_at, 'transfer_id', h.transfer_id);
 COMMENT ON FUNCTION pgbank.hold_json(pgbank.holds) IS 'A hold (pending transfer) as the API answers it';

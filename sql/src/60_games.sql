@@ -8,13 +8,11 @@
 CREATE OR REPLACE FUNCTION pgbank.bounded_texts(a text[], max_items int, max_length int)
 	RETURNS boolean
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT a IS NOT NULL
+	RETURN a IS NOT NULL
 	   AND cardinality(a) <= max_items
 	   AND (cardinality(a) = 0 OR array_ndims(a) = 1)
 	   AND NOT EXISTS (SELECT 1 FROM unnest(a) e
-	                    WHERE e IS NULL OR btrim(e) = '' OR length(e) > max_length)
-$$;
+	                    WHERE e IS NULL OR btrim(e) = '' OR length(e) > max_length);
 COMMENT ON FUNCTION pgbank.bounded_texts(text[], int, int) IS
 	'Whether a text array has at most max_items non-blank elements of at most max_length characters';
 

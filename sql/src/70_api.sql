@@ -107,9 +107,7 @@ COMMENT ON FUNCTION pgbank.api_logout(json) IS
 -- Seconds from now until an expiry, at least 0 (a cookie's Max-Age).
 CREATE OR REPLACE FUNCTION pgbank.seconds_until(expires_at timestamptz) RETURNS integer
 	LANGUAGE sql STABLE STRICT
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT greatest(0, floor(extract(epoch FROM expires_at - now())))::integer
-$$;
+	RETURN greatest(0, floor(extract(epoch FROM expires_at - now())))::integer;
 COMMENT ON FUNCTION pgbank.seconds_until(timestamptz) IS
 	'Whole seconds from now until a time, 0 once it has passed';
 
@@ -117,12 +115,10 @@ COMMENT ON FUNCTION pgbank.seconds_until(timestamptz) IS
 CREATE OR REPLACE FUNCTION pgbank.session_json(username text, access_expires_at timestamptz,
 	refresh_expires_at timestamptz) RETURNS json
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT json_build_object('user', pgbank.user_json(u),
-		'access_token_expires_at', access_expires_at,
-		'refresh_token_expires_at', refresh_expires_at)
-	  FROM pgbank.users u WHERE u.username = session_json.username
-$$;
+	RETURN (SELECT json_build_object('user', pgbank.user_json(u),
+			'access_token_expires_at', access_expires_at,
+			'refresh_token_expires_at', refresh_expires_at)
+		  FROM pgbank.users u WHERE u.username = session_json.username);
 COMMENT ON FUNCTION pgbank.session_json(text, timestamptz, timestamptz) IS
 	'The answer of the session routes: the user and the expiries of the session''s tokens';
 
@@ -319,9 +315,11 @@ CREATE OR REPLACE FUNCTION pgbank.api_transfer(token text, body json, idempotenc
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r record := pgbank.transfer_request(token, body);
+	-- a variable, not the call, is transfer_json's argument: so it is inlined
+	result pgbank.transfer_result := pgbank.transfer(r.from_id, r.to_id, r.amount, r.currency,
+		idempotency_key, r.reference);
 BEGIN
-	RETURN pgbank.transfer_json(pgbank.transfer(r.from_id, r.to_id, r.amount, r.currency,
-		idempotency_key, r.reference));
+	RETURN pgbank.transfer_json(result);
 END
 $$;
 COMMENT ON FUNCTION pgbank.api_transfer(text, json, text) IS
@@ -349,14 +347,12 @@ COMMENT ON FUNCTION pgbank.body_id(jsonb, text) IS
 -- of the house account only its id and currency.
 CREATE OR REPLACE FUNCTION pgbank.house_move_json(r pgbank.transfer_result, deposit boolean) RETURNS json
 	LANGUAGE sql STABLE
-	SET search_path = pg_catalog, pg_temp AS $$
-	SELECT json_build_object('transfer', pgbank.transfer_row_json(r.transfer),
+	RETURN json_build_object('transfer', pgbank.transfer_row_json(r.transfer),
 		'account', pgbank.account_json(CASE WHEN deposit THEN r.to_account ELSE r.from_account END),
 		'entry', json_build_object('id', (CASE WHEN deposit THEN r.to_entry ELSE r.from_entry END).id,
 			'amount', (CASE WHEN deposit THEN r.to_entry ELSE r.from_entry END).amount,
 			'balance_after', (CASE WHEN deposit THEN r.to_entry ELSE r.from_entry END).balance_after,
-			'created_at', (CASE WHEN deposit THEN r.to_entry ELSE r.from_entry END).created_at))
-$$;
+			'created_at', (CASE WHEN deposit THEN r.to_entry ELSE r.from_entry END).created_at));
 COMMENT ON FUNCTION pgbank.house_move_json(pgbank.transfer_result, boolean) IS
 	'A deposit or withdrawal as the API answers it: the transfer, the customer''s account and entry';
 
