@@ -9,9 +9,9 @@
 -- (RETURN ...) and no SET clause: its names are bound when it is created,
 -- so no caller's search_path can change what it calls, and the planner can
 -- inline it into the calling statement's plan. A `LANGUAGE sql ... AS $$`
--- body with a pinned search_path is parsed, planned and run with the
--- setting saved and restored at every call instead (a third of
--- GET /accounts/{id}'s time in the server, docs/benchmarks.md).
+-- body with a pinned search_path is parsed and planned again in every
+-- transaction that calls it, and runs with the setting saved and restored
+-- around each call (30% of api_get_account's time, docs/benchmarks.md).
 -- SECURITY DEFINER routines keep their pinned search_path.
 
 CREATE OR REPLACE FUNCTION pgbank.invalid_input(field text, message text) RETURNS void
