@@ -12,7 +12,9 @@
 -- body with a pinned search_path is parsed and planned again in every
 -- transaction that calls it, and runs with the setting saved and restored
 -- around each call (30% of api_get_account's time, docs/benchmarks.md).
--- SECURITY DEFINER routines keep their pinned search_path.
+-- SECURITY DEFINER routines keep their pinned search_path. A caller hands
+-- such a helper a variable, not a call: a helper that uses its argument
+-- more than once is not inlined when the argument is a function call.
 
 CREATE OR REPLACE FUNCTION pgbank.invalid_input(field text, message text) RETURNS void
 	LANGUAGE plpgsql IMMUTABLE AS $$

@@ -244,9 +244,11 @@ CREATE OR REPLACE FUNCTION pgbank.api_create_account(token text, body json) RETU
 DECLARE
 	claims pgbank.token_claims := pgbank.caller(token, 'depositor');
 	b jsonb := pgbank.body_object(body);
+	a pgbank.accounts;
 BEGIN
-	RETURN pgbank.account_json(pgbank.create_account(claims.username,
-		pgbank.required('currency', pgbank.body_text(b, 'currency'))));
+	a := pgbank.create_account(claims.username,
+		pgbank.required('currency', pgbank.body_text(b, 'currency')));
+	RETURN pgbank.account_json(a);
 END
 $$;
 COMMENT ON FUNCTION pgbank.api_create_account(text, json) IS
@@ -315,7 +317,6 @@ CREATE OR REPLACE FUNCTION pgbank.api_transfer(token text, body json, idempotenc
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	r record := pgbank.transfer_request(token, body);
-	-- a variable, not the call, is transfer_json's argument: so it is inlined
 	result pgbank.transfer_result := pgbank.transfer(r.from_id, r.to_id, r.amount, r.currency,
 		idempotency_key, r.reference);
 BEGIN
@@ -367,10 +368,14 @@ DECLARE
 	account_id bigint := pgbank.body_id(b, 'account_id');
 	amount bigint := pgbank.required('amount', pgbank.body_bigint(b, 'amount'));
 	reference text := pgbank.required('reference', pgbank.body_text(b, 'reference'));
+	moved pgbank.transfer_result;
 BEGIN
-	RETURN pgbank.house_move_json(CASE WHEN deposit
-		THEN pgbank.deposit(account_id, amount, reference, idempotency_key)
-		ELSE pgbank.withdraw(account_id, amount, reference, idempotency_key) END, deposit);
+	IF deposit THEN
+		moved := pgbank.deposit(account_id, amount, reference, idempotency_key);
+	ELSE
+		moved := pgbank.withdraw(account_id, amount, reference, idempotency_key);
+	END IF;
+	RETURN pgbank.house_move_json(moved, deposit);
 END
 $$;
 COMMENT ON FUNCTION pgbank.house_move(text, json, text, boolean) IS
@@ -431,10 +436,12 @@ CREATE OR REPLACE FUNCTION pgbank.api_transfer_by_key(token text, id text, idemp
 DECLARE
 	claims pgbank.token_claims := pgbank.caller(token, 'depositor', 'banker');
 	a pgbank.accounts := pgbank.get_account(pgbank.param_id('id', id));
+	t pgbank.transfers;
 BEGIN
 	PERFORM pgbank.check_account_owner(a, claims, true);
-	RETURN pgbank.transfer_row_json(pgbank.transfer_by_key(a.id,
-		pgbank.required('idempotency_key', nullif(idempotency_key, ''))));
+	t := pgbank.transfer_by_key(a.id,
+		pgbank.required('idempotency_key', nullif(idempotency_key, '')));
+	RETURN pgbank.transfer_row_json(t);
 END
 $$;
 COMMENT ON FUNCTION pgbank.api_transfer_by_key(text, text, text) IS
@@ -567,8 +574,9 @@ CREATE OR REPLACE FUNCTION pgbank.api_get_hold(token text, id text) RETURNS json
 	SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	claims pgbank.token_claims := pgbank.caller(token, 'depositor', 'banker');
+	h pgbank.holds := pgbank.readable_hold(claims, id, false);
 BEGIN
-	RETURN pgbank.hold_json(pgbank.readable_hold(claims, id, false));
+	RETURN pgbank.hold_json(h);
 END
 $$;
 COMMENT ON FUNCTION pgbank.api_get_hold(text, text) IS
@@ -581,8 +589,10 @@ DECLARE
 	claims pgbank.token_claims := pgbank.caller(token, 'depositor', 'banker');
 	h pgbank.holds := pgbank.readable_hold(claims, id, true);
 	b jsonb := CASE WHEN body IS NULL THEN '{}'::jsonb ELSE pgbank.body_object(body) END;
+	posted pgbank.transfer_result;
 BEGIN
-	RETURN pgbank.transfer_json(pgbank.post_hold(h.id, pgbank.body_bigint(b, 'amount')));
+	posted := pgbank.post_hold(h.id, pgbank.body_bigint(b, 'amount'));
+	RETURN pgbank.transfer_json(posted);
 END
 $$;
 COMMENT ON FUNCTION pgbank.api_post_hold(text, text, json) IS
@@ -594,8 +604,10 @@ CREATE OR REPLACE FUNCTION pgbank.api_void_hold(token text, id text) RETURNS jso
 DECLARE
 	claims pgbank.token_claims := pgbank.caller(token, 'depositor', 'banker');
 	h pgbank.holds := pgbank.readable_hold(claims, id, true);
+	voided pgbank.holds;
 BEGIN
-	RETURN pgbank.hold_json(pgbank.void_hold(h.id));
+	voided := pgbank.void_hold(h.id);
+	RETURN pgbank.hold_json(voided);
 END
 $$;
 COMMENT ON FUNCTION pgbank.api_void_hold(text, text) IS
