@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_check.h"
 #include "rpc.h"
 #include "google/protobuf/struct.pb-c.h"
 #include "google/protobuf/timestamp.pb-c.h"
@@ -150,7 +151,7 @@ struct_to_json(const Google__Protobuf__Struct *st)
 		const Google__Protobuf__Struct__FieldsEntry *e = st->fields[i];
 		json_t	   *v;
 
-		if (e->key == NULL || string_to_json(e->key, strlen(e->key)) == NULL ||
+		if (e->key == NULL || !utf8_valid(e->key, strlen(e->key), NULL) ||
 			(v = value_to_json(e->value)) == NULL ||
 			json_object_set_new(obj, e->key, v) != 0)
 		{
