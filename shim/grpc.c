@@ -27,6 +27,16 @@
  * A call is freed, counted and logged when its last batch and its job are
  * done (a reference each). Reflection is a bidirectional stream: TAG_RECV
  * and TAG_STREAM alternate until the client half-closes.
+ *
+ * Health's Watch is a server stream that the client ends: the call joins
+ * the watchers' list (a reference), gets the server's status at once, and
+ * a new message (TAG_WATCH) whenever the status changes. While anybody
+ * watches, the watch thread asks the pool for SELECT 1 every
+ * WATCH_INTERVAL_MS (one probe for all the watchers); a probe's answer is
+ * sent to each watcher whose last message said otherwise, one message in
+ * flight a call. The call leaves the list when it closes (the client
+ * cancelled it, or its deadline passed), or at shutdown, which sends each
+ * watcher NOT_SERVING and ends its stream UNAVAILABLE.
  */
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -49,6 +59,7 @@
 #define REQUESTS_PER_METHOD 4	/* calls asked for in advance, per method */
 #define MAX_STREAMS 100			/* concurrent calls per connection */
 #define DEADLINE_SLACK_MS 100
+#define WATCH_INTERVAL_MS 1000	/* how often a watched server is probed */
 
 typedef enum TagKind
 {
@@ -57,6 +68,7 @@ typedef enum TagKind
 	TAG_SEND,
 	TAG_RECV,
 	TAG_STREAM,
+	TAG_WATCH,
 	TAG_SHUTDOWN
 } TagKind;
 
@@ -89,6 +101,13 @@ typedef struct Call
 	Tag			tag_send;
 	Tag			tag_recv;
 	Tag			tag_stream;
+	Tag			tag_watch;
+	/* a Watch call's, under watch_mutex */
+	struct Call *watch_next;	/* in the watchers' list */
+	bool		watching;		/* in the list (holding a reference) */
+	bool		watch_known;	/* the service asked about is served */
+	bool		watch_sending;	/* a message of it in flight */
+	int			watch_sent;		/* the status last sent, 0: none yet */
 	grpc_byte_buffer *out;		/* the message being sent */
 	grpc_slice	status_message;
 	grpc_metadata trailer;		/* grpc-status-details-bin */
@@ -108,6 +127,16 @@ static int	jobs_pending;		/* of those, with a statement queued or running */
 static volatile int shutting_down;
 static int	shutdown_pending;	/* 1 from quiesce until the server has shut down */
 static Tag	shutdown_tag = {TAG_SHUTDOWN, NULL};
+
+/* Health's watchers and their probe. */
+static pthread_mutex_t watch_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cond;	/* CLOCK_MONOTONIC */
+static Call *watchers;
+static int	watch_health;		/* the last probe's RpcServing, 0: none since watched */
+static bool watch_probing;		/* the probe is queued or running */
+static bool watch_stopping;
+static PoolJob watch_probe;
+static pthread_t watch_thread;
 
 /* ----- calls ----- */
 
@@ -129,6 +158,7 @@ request_call(int rpc)
 	c->tag_send = (Tag) {TAG_SEND, c};
 	c->tag_recv = (Tag) {TAG_RECV, c};
 	c->tag_stream = (Tag) {TAG_STREAM, c};
+	c->tag_watch = (Tag) {TAG_WATCH, c};
 	grpc_metadata_array_init(&c->md);
 	if (rpc >= 0)
 		err = grpc_server_request_registered_call(server, methods[rpc], &c->call,
@@ -439,7 +469,34 @@ start_unary(Call *c)
 	pool_submit(&c->job);
 }
 
-/* ----- reflection streams ----- */
+/* ----- streams ----- */
+
+/*
+ * Send one message of a stream (the initial metadata first, once), the
+ * call's out buffer holding it until the batch completes: false when the
+ * batch could not start.
+ */
+static bool
+send_stream_message(Call *c, const uint8_t *data, size_t len, Tag *tag)
+{
+	grpc_op		ops[2];
+	size_t		n = 0;
+
+	memset(ops, 0, sizeof(ops));
+	if (!c->sent_metadata)
+	{
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+		c->sent_metadata = true;
+	}
+	if (c->out)
+		grpc_byte_buffer_destroy(c->out);
+	c->out = byte_buffer_of(data, len);
+	ops[n].op = GRPC_OP_SEND_MESSAGE;
+	ops[n++].data.send_message.send_message = c->out;
+	return start_batch(c, ops, n, tag);
+}
+
+/* Reflection's bidirectional streams. */
 
 static void
 stream_recv(Call *c)
@@ -461,8 +518,6 @@ stream_recv(Call *c)
 static void
 stream_message(Call *c, bool success)
 {
-	grpc_op		ops[2];
-	size_t		n = 0;
 	size_t		len;
 	uint8_t    *data;
 	uint8_t    *out = NULL;
@@ -484,19 +539,196 @@ stream_message(Call *c, bool success)
 		return;
 	}
 	free(data);
-	memset(ops, 0, sizeof(ops));
-	if (!c->sent_metadata)
-	{
-		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-		c->sent_metadata = true;
-	}
-	if (c->out)
-		grpc_byte_buffer_destroy(c->out);
-	c->out = byte_buffer_of(out, out_len);
+	send_stream_message(c, out, out_len, &c->tag_stream);
 	free(out);
-	ops[n].op = GRPC_OP_SEND_MESSAGE;
-	ops[n++].data.send_message.send_message = c->out;
-	start_batch(c, ops, n, &c->tag_stream);
+}
+
+/* ----- health's watchers ----- */
+
+/*
+ * Under watch_mutex: send the watcher its status if it changed since its
+ * last message and none is in flight (SERVICE_UNKNOWN for a service not
+ * served; nothing before the first probe has answered).
+ */
+static void
+watch_push(Call *c)
+{
+	int			status = c->watch_known ? watch_health : RPC_SERVICE_UNKNOWN;
+	RpcReply	msg = {0};
+
+	if (!c->watching || c->watch_sending || status == 0 || status == c->watch_sent)
+		return;
+	rpc_health_pack((RpcServing) status, &msg);
+	if (msg.code == RPC_OK)
+	{
+		c->watch_sending = send_stream_message(c, msg.payload, msg.payload_len, &c->tag_watch);
+		if (c->watch_sending)
+			c->watch_sent = status;
+	}
+	rpc_reply_free(&msg);
+}
+
+/* Under watch_mutex: take the watcher out of the list (its reference is the caller's to drop). */
+static void
+watch_remove(Call *c)
+{
+	Call	  **p;
+
+	for (p = &watchers; *p; p = &(*p)->watch_next)
+	{
+		if (*p == c)
+		{
+			*p = c->watch_next;
+			break;
+		}
+	}
+	c->watching = false;
+	if (watchers == NULL)
+		watch_health = 0;		/* the next watcher waits for a fresh probe */
+}
+
+/* A Watch call arrived: it joins the watchers, or is answered an error. */
+static void
+watch_start(Call *c)
+{
+	size_t		len;
+	uint8_t    *data = message_bytes(c->message, &len);
+	bool		known = false;
+	bool		ok;
+
+	if (data == NULL)
+	{
+		reply_error(c, RPC_INVALID_ARGUMENT, "the call has no request message");
+		return;
+	}
+	ok = rpc_health_request(data, len, &known, &c->reply);
+	free(data);
+	if (!ok)
+	{
+		send_reply(c);
+		return;
+	}
+	pthread_mutex_lock(&watch_mutex);
+	if (watch_stopping)
+	{
+		pthread_mutex_unlock(&watch_mutex);
+		reply_error(c, RPC_UNAVAILABLE, "server shutting down");
+		return;
+	}
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_ACQ_REL);	/* the list's */
+	c->watch_known = known;
+	c->watching = true;
+	c->watch_next = watchers;
+	watchers = c;
+	watch_push(c);
+	pthread_cond_signal(&watch_cond);	/* probe now if none has answered */
+	pthread_mutex_unlock(&watch_mutex);
+}
+
+/* TAG_WATCH: a watcher's message went out (or the call is over). */
+static void
+watch_sent(Call *c, bool success)
+{
+	pthread_mutex_lock(&watch_mutex);
+	c->watch_sending = false;
+	if (success)
+		watch_push(c);			/* the status may have changed meanwhile */
+	pthread_mutex_unlock(&watch_mutex);
+	call_unref(c);
+}
+
+/* The call closed: a watcher leaves the list. */
+static void
+watch_closed(Call *c)
+{
+	bool		was;
+
+	pthread_mutex_lock(&watch_mutex);
+	was = c->watching;
+	if (was)
+		watch_remove(c);
+	pthread_mutex_unlock(&watch_mutex);
+	if (was)
+		call_unref(c);
+}
+
+/* On a database worker (or at once): the probe's answer, to every watcher. */
+static void
+watch_probe_done(PoolJob *job)
+{
+	Call	   *c;
+
+	PQclear(job->result);
+	job->result = NULL;
+	pthread_mutex_lock(&watch_mutex);
+	watch_probing = false;
+	if (watchers != NULL)
+	{
+		watch_health = rpc_health_serving(job);
+		for (c = watchers; c; c = c->watch_next)
+			watch_push(c);
+	}
+	pthread_cond_signal(&watch_cond);	/* the thread waits for the next probe's time */
+	pthread_mutex_unlock(&watch_mutex);
+	__atomic_sub_fetch(&jobs_pending, 1, __ATOMIC_RELAXED);
+}
+
+/* The watch thread: a probe every WATCH_INTERVAL_MS while anybody watches. */
+static void *
+watch_main(void *arg)
+{
+	double		next = 0;
+
+	pthread_mutex_lock(&watch_mutex);
+	while (!watch_stopping)
+	{
+		double		now = now_seconds();
+
+		if (watchers != NULL && !watch_probing && (watch_health == 0 || now >= next))
+		{
+			watch_probing = true;
+			memset(&watch_probe, 0, sizeof(watch_probe));
+			watch_probe.route_index = -1;
+			watch_probe.done = watch_probe_done;
+			__atomic_add_fetch(&jobs_pending, 1, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&watch_mutex);
+			pool_submit(&watch_probe);	/* may answer at once (overload) */
+			pthread_mutex_lock(&watch_mutex);
+			next = now + WATCH_INTERVAL_MS / 1000.0;
+			continue;
+		}
+		if (watchers == NULL || watch_probing)
+			pthread_cond_wait(&watch_cond, &watch_mutex);
+		else
+			cond_wait_until(&watch_cond, &watch_mutex, next);
+	}
+	pthread_mutex_unlock(&watch_mutex);
+	return arg;
+}
+
+/*
+ * Shutdown: no more watchers; each one's stream gets NOT_SERVING (unless
+ * it said so last, or a message is in flight) and ends UNAVAILABLE.
+ */
+static void
+watch_stop_all(void)
+{
+	Call	   *c;
+
+	pthread_mutex_lock(&watch_mutex);
+	watch_stopping = true;
+	watch_health = RPC_NOT_SERVING;
+	while ((c = watchers) != NULL)
+	{
+		watch_push(c);
+		watch_remove(c);
+		rpc_reply_free(&c->reply);
+		rpc_error(&c->reply, RPC_UNAVAILABLE, "server shutting down", NULL);
+		send_reply(c);
+		call_unref(c);			/* the list's */
+	}
+	pthread_cond_broadcast(&watch_cond);
+	pthread_mutex_unlock(&watch_mutex);
 }
 
 /* ----- the completion queue ----- */
@@ -529,6 +761,8 @@ call_arrived(Call *c, bool success)
 		reply_error(c, RPC_UNIMPLEMENTED, "unknown method");
 	else if (shim_rpcs[c->rpc].kind == RPC_REFLECTION)
 		stream_recv(c);
+	else if (shim_rpcs[c->rpc].kind == RPC_HEALTH_WATCH)
+		watch_start(c);
 	else
 		start_unary(c);
 	call_unref(c);
@@ -539,6 +773,8 @@ call_closed(Call *c)
 {
 	if (c->cancelled && __atomic_load_n(&c->job_pending, __ATOMIC_ACQUIRE))
 		pool_cancel(&c->job);
+	if (c->rpc >= 0 && shim_rpcs[c->rpc].kind == RPC_HEALTH_WATCH)
+		watch_closed(c);
 	call_unref(c);
 }
 
@@ -574,6 +810,9 @@ cq_main(void *arg)
 				if (ev.success)
 					stream_recv(t->call);
 				call_unref(t->call);
+				break;
+			case TAG_WATCH:
+				watch_sent(t->call, ev.success);
 				break;
 			case TAG_SHUTDOWN:
 				__atomic_store_n(&shutdown_pending, 0, __ATOMIC_RELEASE);
@@ -653,6 +892,9 @@ grpc_front_start(void)
 	}
 	if (pthread_create(&cq_thread, NULL, cq_main, NULL) != 0)
 		return -1;
+	monotonic_cond_init(&watch_cond);
+	if (pthread_create(&watch_thread, NULL, watch_main, NULL) != 0)
+		return -1;
 	started = true;
 	return 0;
 }
@@ -673,6 +915,7 @@ grpc_front_quiesce(void)
 	shutting_down = 1;
 	__atomic_store_n(&shutdown_pending, 1, __ATOMIC_RELEASE);
 	grpc_server_shutdown_and_notify(server, cq, &shutdown_tag);
+	watch_stop_all();
 }
 
 /*
@@ -686,6 +929,7 @@ grpc_front_stop(double deadline)
 {
 	if (!started)
 		return true;
+	watch_stop_all();			/* done at quiesce; the watch thread ends */
 	wait_for_zero(&in_flight, deadline);
 	if (__atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0)
 	{
@@ -693,8 +937,9 @@ grpc_front_stop(double deadline)
 		pool_cancel_all();
 		wait_for_zero(&in_flight, now_seconds() + CANCEL_GRACE);
 		grpc_server_cancel_all_calls(server);
-		wait_for_zero(&jobs_pending, now_seconds() + CANCEL_GRACE);
 	}
+	/* the calls' statements, and a watchers' probe that no call waits for */
+	wait_for_zero(&jobs_pending, now_seconds() + CANCEL_GRACE);
 	if (__atomic_load_n(&jobs_pending, __ATOMIC_ACQUIRE) > 0)
 	{
 		log_line("error", "grpc: statements still running after their cancel: exiting without them");
@@ -706,6 +951,7 @@ grpc_front_stop(double deadline)
 		log_line("error", "grpc: the server did not finish shutting down: exiting");
 		return false;
 	}
+	pthread_join(watch_thread, NULL);
 	grpc_server_destroy(server);
 	grpc_completion_queue_shutdown(cq);
 	pthread_join(cq_thread, NULL);

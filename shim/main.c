@@ -207,6 +207,29 @@ now_seconds(void)
 	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+/* A condition variable whose timed waits are on the monotonic clock. */
+void
+monotonic_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+/* Wait on such a condition until woken or now_seconds() reaches until. */
+void
+cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex, double until)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t) until;
+	ts.tv_nsec = (long) ((until - (double) ts.tv_sec) * 1e9);
+	pthread_cond_timedwait(cond, mutex, &ts);
+}
+
 void
 wait_for_zero(int *counter, double deadline)
 {

@@ -254,12 +254,7 @@ pool_init(int size)
 	}
 	if (shim_config.queue_wait > 0)
 	{
-		pthread_condattr_t attr;
-
-		pthread_condattr_init(&attr);
-		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-		pthread_cond_init(&expiry_cond, &attr);
-		pthread_condattr_destroy(&attr);
+		monotonic_cond_init(&expiry_cond);
 		if (pthread_create(&expiry_thread, NULL, expiry_main, NULL) != 0)
 		{
 			log_line("fatal", "cannot start the queue expiry thread");
@@ -823,8 +818,6 @@ expiry_main(void *arg)
 		PoolJob    *job;
 		double		now = now_seconds();
 		double		first = 0;
-		double		until;
-		struct timespec ts;
 		int			i;
 
 		for (i = 0; i < NQUEUES; i++)
@@ -855,10 +848,7 @@ expiry_main(void *arg)
 			pthread_mutex_lock(&queue_mutex);
 			continue;
 		}
-		until = (first == 0 ? now : first) + wait_limit();
-		ts.tv_sec = (time_t) until;
-		ts.tv_nsec = (long) ((until - (double) ts.tv_sec) * 1e9);
-		pthread_cond_timedwait(&expiry_cond, &queue_mutex, &ts);
+		cond_wait_until(&expiry_cond, &queue_mutex, (first == 0 ? now : first) + wait_limit());
 	}
 	pthread_mutex_unlock(&queue_mutex);
 	return arg;

@@ -19,6 +19,7 @@ typedef enum RpcKind
 {
 	RPC_SQL,					/* runs the statement of an HTTP route */
 	RPC_HEALTH,					/* grpc.health.v1.Health/Check */
+	RPC_HEALTH_WATCH,			/* grpc.health.v1.Health/Watch, a server stream */
 	RPC_REFLECTION				/* server reflection, a bidirectional stream */
 } RpcKind;
 
@@ -76,8 +77,20 @@ extern bool rpc_prepare(int rpc_index, const uint8_t *data, size_t len,
 						const RpcMeta *meta, PoolJob *job, RpcArgs *args,
 						RpcReply *reply);
 extern void rpc_answer(int rpc_index, PoolJob *job, RpcReply *reply);
+/* grpc.health.v1's ServingStatus, as its values */
+typedef enum RpcServing
+{
+	RPC_SERVING = 1,
+	RPC_NOT_SERVING = 2,
+	RPC_SERVICE_UNKNOWN = 3
+} RpcServing;
+
+extern bool rpc_health_request(const uint8_t *data, size_t len, bool *known,
+							   RpcReply *reply);
 extern bool rpc_health_prepare(const uint8_t *data, size_t len, PoolJob *job,
 							   RpcReply *reply);
+extern RpcServing rpc_health_serving(const PoolJob *job);
+extern void rpc_health_pack(RpcServing serving, RpcReply *reply);
 extern void rpc_health_answer(PoolJob *job, RpcReply *reply);
 extern void rpc_error(RpcReply *reply, int code, const char *message,
 					  const char *field);

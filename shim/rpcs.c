@@ -116,6 +116,9 @@ const Rpc	shim_rpcs[] = {
 	{"/grpc.health.v1.Health/Check", RPC_HEALTH, NULL,
 		&grpc__health__v1__health_check_request__descriptor,
 	&grpc__health__v1__health_check_response__descriptor, NULL, NULL},
+	{"/grpc.health.v1.Health/Watch", RPC_HEALTH_WATCH, NULL,
+		&grpc__health__v1__health_check_request__descriptor,
+	&grpc__health__v1__health_check_response__descriptor, NULL, NULL},
 	{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", RPC_REFLECTION, NULL,
 		&grpc__reflection__v1__server_reflection_request__descriptor,
 	&grpc__reflection__v1__server_reflection_response__descriptor, NULL, NULL},
@@ -708,26 +711,36 @@ rpc_answer(int rpc_index, PoolJob *job, RpcReply *reply)
 		answer_error(rpc_index, job, res, reply);
 }
 
-/* ----- grpc.health.v1.Health/Check ----- */
+/* ----- grpc.health.v1.Health: Check and Watch ----- */
 
 /*
  * The server ("") and each service it serves are SERVING while a database
- * connection answers SELECT 1 (the job); another name is NOT_FOUND, as the
- * health protocol says.
+ * connection answers SELECT 1 (a job of route -1), else NOT_SERVING;
+ * another name is unknown (Check: NOT_FOUND; Watch: SERVICE_UNKNOWN, the
+ * stream staying open, as the health protocol says).
  */
 bool
-rpc_health_prepare(const uint8_t *data, size_t len, PoolJob *job, RpcReply *reply)
+rpc_health_request(const uint8_t *data, size_t len, bool *known, RpcReply *reply)
 {
 	Grpc__Health__V1__HealthCheckRequest *req;
-	bool		known;
 
 	req = (Grpc__Health__V1__HealthCheckRequest *)
 		decode(&grpc__health__v1__health_check_request__descriptor, data, len, reply);
 	if (req == NULL)
 		return false;
-	known = req->service == NULL || req->service[0] == '\0' ||
+	*known = req->service == NULL || req->service[0] == '\0' ||
 		reflection_has_service(req->service);
 	pbjson_free(&req->base);
+	return true;
+}
+
+bool
+rpc_health_prepare(const uint8_t *data, size_t len, PoolJob *job, RpcReply *reply)
+{
+	bool		known;
+
+	if (!rpc_health_request(data, len, &known, reply))
+		return false;
 	if (!known)
 	{
 		rpc_error(reply, RPC_NOT_FOUND, "unknown service", NULL);
@@ -737,18 +750,34 @@ rpc_health_prepare(const uint8_t *data, size_t len, PoolJob *job, RpcReply *repl
 	return true;
 }
 
+/* What the SELECT 1 job says of the server. */
+RpcServing
+rpc_health_serving(const PoolJob *job)
+{
+	return job->status == POOL_OK ? RPC_SERVING : RPC_NOT_SERVING;
+}
+
+/* The reply: a HealthCheckResponse of that status. */
 void
-rpc_health_answer(PoolJob *job, RpcReply *reply)
+rpc_health_pack(RpcServing serving, RpcReply *reply)
 {
 	Grpc__Health__V1__HealthCheckResponse rsp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
 
+	rsp.status = serving == RPC_SERVING ?
+		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING :
+		serving == RPC_NOT_SERVING ?
+		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING :
+		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+	pack_reply(reply, &rsp.base);
+}
+
+void
+rpc_health_answer(PoolJob *job, RpcReply *reply)
+{
 	if (job->cancelled)
 	{
 		rpc_error(reply, RPC_CANCELLED, "call cancelled", NULL);
 		return;
 	}
-	rsp.status = job->status == POOL_OK ?
-		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING :
-		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
-	pack_reply(reply, &rsp.base);
+	rpc_health_pack(rpc_health_serving(job), reply);
 }

@@ -19,6 +19,7 @@
 #ifndef PGBANK_SHIM_H
 #define PGBANK_SHIM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -330,6 +331,10 @@ extern void cookies_set(struct MHD_Response *resp, const PGresult *res);
 
 /* Monotonic clock in seconds, for durations and deadlines (main.c). */
 extern double now_seconds(void);
+
+/* Condition variables timed on that clock (main.c). */
+extern void monotonic_cond_init(pthread_cond_t *cond);
+extern void cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mutex, double until);
 
 /* Seconds that cancelled requests and calls get to have their answers sent. */
 #define CANCEL_GRACE 2.0

@@ -10,7 +10,8 @@ status, and for INVALID_ARGUMENT the google.rpc.BadRequest naming the
 field), the metadata (bearer token, user-agent, x-forwarded-for,
 idempotency-key), field presence in UpdateUser, server reflection (v1 and
 v1alpha: list, file and symbol lookups, the true descriptors, a client built
-from reflection alone), health, a deadline that cancels its statement, an
+from reflection alone), health (Check, and Watch streams: changes, PostgreSQL
+down and back, shutdown), a deadline that cancels its statement, an
 unknown method, malformed, nested and oversized messages, the log line, the
 metrics, UNAVAILABLE while PostgreSQL is down, and shutdown. Reuses the HTTP
 suite's helpers (regress/http/helpers.py, and the games' data of
@@ -261,7 +262,7 @@ def test_table():
         declared |= {f"/{svc.full_name}/{m.name}" for m in svc.methods}
     check("--rpcs serves exactly the methods of pb.SimpleBank and pgbank.v1.Bank, plus health "
           "and reflection", served - declared == {
-              "/grpc.health.v1.Health/Check",
+              "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
               "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
               "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"} and declared <= served,
           f"{sorted(served ^ declared)}")
@@ -1155,12 +1156,89 @@ def health(service=""):
     return call(F.health.Check, health_pb2.HealthCheckRequest(service=service))
 
 
+class Watch:
+    """A Health/Watch stream read on a thread: the statuses it sent, and the
+    code it ended with (None while open)."""
+
+    def __init__(self, service="", front=None, timeout=120):
+        self.statuses = []
+        self.end = None
+        self.ended_at = None
+        self.stream = (front or F).health.Watch(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        try:
+            for r in self.stream:
+                self.statuses.append(r.status)
+            self.end = grpc.StatusCode.OK
+        except grpc.RpcError as e:
+            self.end = e.code()
+        self.ended_at = time.time()
+
+    def wait(self, cond, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline and not cond(self):
+            time.sleep(0.05)
+        return cond(self)
+
+    def wait_for(self, status, timeout):
+        return self.wait(lambda w: w.statuses and w.statuses[-1] == status, timeout)
+
+    def cancel(self):
+        self.stream.cancel()
+        self.thread.join(10)
+
+
+def in_flight(front=None):
+    _, _, text = e2e.request("GET", "/metrics", port=(front or F).shim.port)
+    m = re.search(r"^pgbank_grpc_in_flight (\d+)$", text, re.M)
+    return int(m.group(1)) if m else None
+
+
 def test_health():
     serving = health_pb2.HealthCheckResponse.SERVING
     expect_ok("Health/Check \"\": SERVING", health(), lambda r: r.status == serving)
     for s in ("pb.SimpleBank", "pgbank.v1.Bank"):
         expect_ok(f"Health/Check {s}: SERVING", health(s), lambda r: r.status == serving)
     expect_code("Health/Check of an unknown service: NOT_FOUND", health("pb.Nothing"), grpc.StatusCode.NOT_FOUND)
+    test_watch()
+
+
+def test_watch():
+    serving = health_pb2.HealthCheckResponse.SERVING
+    w = Watch("")
+    b = Watch("pgbank.v1.Bank")
+    u = Watch("pb.Nothing")
+    check("Health/Watch \"\" and a served service: SERVING at once",
+          w.wait_for(serving, 5) and b.wait_for(serving, 5), f"{w.statuses} {b.statuses} {w.end}")
+    check("Health/Watch of an unknown service: SERVICE_UNKNOWN, the stream left open",
+          u.wait_for(health_pb2.HealthCheckResponse.SERVICE_UNKNOWN, 5), f"{u.statuses} {u.end}")
+    time.sleep(2.5)                 # two probes: a status that did not change is not sent again
+    check("a watcher hears only changes (one message each while nothing changed)",
+          w.statuses == [serving] and b.statuses == [serving] and len(u.statuses) == 1 and
+          w.end is None and u.end is None, f"{w.statuses} {b.statuses} {u.statuses}")
+    bad = F.channel.unary_stream("/grpc.health.v1.Health/Watch")(b"\x0f\xff\xff", timeout=10)
+    try:
+        list(bad)
+        code = grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        code = e.code()
+    check("Health/Watch with a malformed request: INVALID_ARGUMENT", code == grpc.StatusCode.INVALID_ARGUMENT,
+          f"{code}")
+    for x in (w, b, u):
+        x.cancel()
+    gone = False
+    deadline = time.time() + 5
+    while time.time() < deadline and not gone:
+        gone = in_flight() == 0
+        time.sleep(0.1)
+    check("cancelled watchers are freed (pgbank_grpc_in_flight back to 0)", gone, f"{in_flight()}")
+    time.sleep(0.2)
+    lines = [line for line in F.shim.log_lines() if "/grpc.health.v1.Health/Watch" in line]
+    check("each watch is logged once, when it ends (CANCELLED)",
+          sum('"status_text":"CANCELLED"' in line for line in lines) == 3, f"{lines[-4:]}")
 
 
 # ----- the protocol's edges -----
@@ -1258,10 +1336,18 @@ def test_log_and_metrics():
 
 
 def test_database_down(users):
+    serving = health_pb2.HealthCheckResponse.SERVING
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    w = Watch("")
+    w.wait_for(serving, 5)
     e2e.pg_ctl("stop")
     try:
+        start = time.time()
+        heard = w.wait_for(not_serving, 10)
+        check("a watcher hears NOT_SERVING within seconds of PostgreSQL stopping",
+              heard, f"{w.statuses} after {time.time() - start:.1f}s")
         expect_ok("Health/Check while PostgreSQL is down: NOT_SERVING", health(),
-                  lambda r: r.status == health_pb2.HealthCheckResponse.NOT_SERVING)
+                  lambda r: r.status == not_serving)
         expect_code("an RPC while PostgreSQL is down: UNAVAILABLE",
                     call(F.sb.CreateUser, user_req(f"gdown_{TAG}")), grpc.StatusCode.UNAVAILABLE)
     finally:
@@ -1272,6 +1358,9 @@ def test_database_down(users):
         time.sleep(0.5)
     expect_ok("Health/Check after the restart: SERVING", health(),
               lambda r: r.status == health_pb2.HealthCheckResponse.SERVING)
+    check("the watcher hears SERVING again after the restart, each change once",
+          w.wait_for(serving, 10) and w.statuses == [serving, not_serving, serving], f"{w.statuses}")
+    w.cancel()
     expect_ok("RPCs succeed again after the restart", call(F.sb.CreateUser, user_req(f"gup_{TAG}")))
 
 
@@ -1311,7 +1400,10 @@ def test_graceful_shutdown():
     name = f"gslow_{TAG}"
     holder = e2e.hold_username(name, 3)
     slow = Pending(lambda: call(f.sb.CreateUser, user_req(name)))
+    w = Watch("", front=f)
+    w.wait_for(health_pb2.HealthCheckResponse.SERVING, 5)
     e2e.wait_for_lock_waiters(1)
+    signalled = time.time()
     f.shim.proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     refused = []
@@ -1327,6 +1419,11 @@ def test_graceful_shutdown():
     rc = f.stop()
     check("the call in flight completes during shutdown (OK)", code == grpc.StatusCode.OK, f"{code} {details}")
     check("the shim exits 0 after SIGTERM with a call in flight", rc == 0, f"exit {rc}")
+    w.thread.join(10)
+    check("SIGTERM ends a watch at once: NOT_SERVING, then UNAVAILABLE",
+          w.statuses == [health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING] and
+          w.end == grpc.StatusCode.UNAVAILABLE and w.ended_at is not None and w.ended_at - signalled < 1.5,
+          f"{w.statuses} {w.end} after {(w.ended_at or 0) - signalled:.1f}s")
 
 
 def test_shutdown_deadline():
