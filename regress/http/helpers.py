@@ -322,7 +322,10 @@ class Pending:
         self.result = (None, None, None)
 
         def run():
-            self.result = request(method, path, body=body, port=port)
+            try:
+                self.result = request(method, path, body=body, port=port)
+            except (OSError, http.client.HTTPException) as e:    # the server went away
+                self.result = (None, None, type(e).__name__)
         self.thread = threading.Thread(target=run)
         self.thread.start()
 

@@ -2,10 +2,13 @@
 """PostgreSQL going away and the shim stopping: 503 while the cluster is
 down and recovery after it restarts, graceful shutdown during a request
 held by a lock, the shutdown deadline (the held statement cancelled and
-answered, queued requests refused), PGBANK_STATEMENT_TIMEOUT, and no
-head-of-line blocking on the pool.
+answered, queued requests refused), a shutdown stuck on a frozen backend
+(kept-alive requests answered 200 or 503 throughout, the shim exiting
+anyway), PGBANK_STATEMENT_TIMEOUT, and no head-of-line blocking on the
+pool.
 """
 import http.client
+import json
 import os
 import signal
 import socket
@@ -125,6 +128,60 @@ def test_shutdown_deadline():
           f"exit {rc} after {took:.1f}s")
 
 
+def test_shutdown_frozen_backend():
+    """SIGTERM while a statement's backend is frozen (SIGSTOP: as a server
+    that stopped answering, it does not even hear the cancel). Requests
+    that keep-alive connections bring during the whole shutdown are
+    answered 200 (before the deadline) or 503 57P01 with Retry-After (past
+    it: refused by the pool, then turned away before the pool), never a
+    500 or a hang, and the shim exits 0 once the grace periods are over,
+    leaving the frozen statement behind."""
+    shim = Shim(PGBANK_POOL_SIZE=2, PGBANK_SHUTDOWN_TIMEOUT=1)
+    name = f"frozen_{TAG}"
+    holder = hold_username(name, 10)
+    slow = Pending("POST", "/users", body=user_body(name), port=shim.port)
+    wait_for_lock_waiters(1)
+    pid = int(psql("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND application_name = 'pgbank-http' LIMIT 1"))
+    conns = []
+    for _ in range(14):
+        c = http.client.HTTPConnection("127.0.0.1", shim.port, timeout=10)
+        c.request("GET", "/readyz")
+        c.getresponse().read()
+        conns.append(c)
+    answers = []
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        start = time.time()
+        shim.proc.send_signal(signal.SIGTERM)
+        for i, c in enumerate(conns):
+            time.sleep(max(0.0, start + 0.4 * (i + 1) - time.time()))
+            at = round(time.time() - start, 1)
+            try:
+                c.request("GET", "/readyz")
+                r = c.getresponse()
+                body = r.read()
+                answers.append((at, r.status, r.getheader("Retry-After"),
+                                (json.loads(body) if body else {}).get("code")))
+            except (OSError, http.client.HTTPException) as e:
+                answers.append((at, type(e).__name__))
+            c.close()
+        rc = shim.proc.wait(20)
+        took = time.time() - start
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    holder.wait(30)
+    slow.wait()
+    answered = [a for a in answers if len(a) == 4]
+    check("during a shutdown stuck on a frozen backend, kept-alive requests get 200, or 503 57P01 "
+          "with Retry-After (some of each), never anything else",
+          all(a[1] == 200 or (a[1] == 503 and a[2] and a[3] == "57P01") for a in answered) and
+          any(a[1] == 200 for a in answered) and any(a[1] == 503 for a in answered), f"{answers}")
+    check("... and the shim exits 0 once the grace periods are over, saying what it left behind",
+          rc == 0 and took < 10 and any("exiting without them" in line for line in shim.log_lines()),
+          f"exit {rc} after {took:.1f}s")
+
+
 def test_graceful_shutdown():
     shim = Shim(PGBANK_SHUTDOWN_TIMEOUT=20)
     name = f"slow_{TAG}"
@@ -208,6 +265,7 @@ def main():
     test_statement_timeout()
     test_no_head_of_line_blocking()
     test_shutdown_refuses_queued()
+    test_shutdown_frozen_backend()
     return finish()
 
 
