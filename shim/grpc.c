@@ -438,20 +438,28 @@ job_done(PoolJob *job)
 	call_unref(c);
 }
 
+/* The call's request message (to free), or NULL, INVALID_ARGUMENT answered. */
+static uint8_t *
+request_message(Call *c, size_t *len)
+{
+	uint8_t    *data = message_bytes(c->message, len);
+
+	if (data == NULL)
+		reply_error(c, RPC_INVALID_ARGUMENT, "the call has no request message");
+	return data;
+}
+
 static void
 start_unary(Call *c)
 {
 	const Rpc  *rpc = &shim_rpcs[c->rpc];
 	RpcMeta		meta = {metadata_value, c, c->peer_ip[0] ? c->peer_ip : NULL};
 	size_t		len;
-	uint8_t    *data = message_bytes(c->message, &len);
+	uint8_t    *data = request_message(c, &len);
 	bool		queued;
 
 	if (data == NULL)
-	{
-		reply_error(c, RPC_INVALID_ARGUMENT, "the call has no request message");
 		return;
-	}
 	if (rpc->kind == RPC_HEALTH)
 		queued = rpc_health_prepare(data, len, &c->job, &c->reply);
 	else
@@ -592,15 +600,12 @@ static void
 watch_start(Call *c)
 {
 	size_t		len;
-	uint8_t    *data = message_bytes(c->message, &len);
+	uint8_t    *data = request_message(c, &len);
 	bool		known = false;
 	bool		ok;
 
 	if (data == NULL)
-	{
-		reply_error(c, RPC_INVALID_ARGUMENT, "the call has no request message");
 		return;
-	}
 	ok = rpc_health_request(data, len, &known, &c->reply);
 	free(data);
 	if (!ok)
@@ -929,7 +934,6 @@ grpc_front_stop(double deadline)
 {
 	if (!started)
 		return true;
-	watch_stop_all();			/* done at quiesce; the watch thread ends */
 	wait_for_zero(&in_flight, deadline);
 	if (__atomic_load_n(&in_flight, __ATOMIC_ACQUIRE) > 0)
 	{

@@ -757,17 +757,19 @@ rpc_health_serving(const PoolJob *job)
 	return job->status == POOL_OK ? RPC_SERVING : RPC_NOT_SERVING;
 }
 
-/* The reply: a HealthCheckResponse of that status. */
+/* The reply: a HealthCheckResponse of that status (RpcServing is its enum). */
+_Static_assert((int) RPC_SERVING == (int) GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING &&
+			   (int) RPC_NOT_SERVING == (int) GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING &&
+			   (int) RPC_SERVICE_UNKNOWN ==
+			   (int) GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN,
+			   "RpcServing follows grpc.health.v1's ServingStatus");
+
 void
 rpc_health_pack(RpcServing serving, RpcReply *reply)
 {
 	Grpc__Health__V1__HealthCheckResponse rsp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
 
-	rsp.status = serving == RPC_SERVING ?
-		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING :
-		serving == RPC_NOT_SERVING ?
-		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING :
-		GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
+	rsp.status = (Grpc__Health__V1__HealthCheckResponse__ServingStatus) serving;
 	pack_reply(reply, &rsp.base);
 }
 
