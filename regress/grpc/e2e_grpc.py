@@ -1192,9 +1192,7 @@ class Watch:
 
 
 def in_flight(front=None):
-    _, _, text = e2e.request("GET", "/metrics", port=(front or F).shim.port)
-    m = re.search(r"^pgbank_grpc_in_flight (\d+)$", text, re.M)
-    return int(m.group(1)) if m else None
+    return e2e.metric((front or F).shim.port, "pgbank_grpc_in_flight")
 
 
 def test_health():

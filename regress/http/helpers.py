@@ -215,6 +215,17 @@ def request(method, path, body=None, token=None, headers=None, raw=None, port=No
     return st, dict(hdrs), data
 
 
+def metric(port, series):
+    """The value of one series of /metrics (its name, and labels as printed),
+    an int when it is whole; None when it is not there."""
+    st, _, text = request("GET", "/metrics", port=port)
+    for line in text.splitlines() if st == 200 and isinstance(text, str) else []:
+        if line.split(" ")[0] == series:
+            value = float(line.split()[-1])
+            return int(value) if value.is_integer() else value
+    return None
+
+
 def expect(name, got, status, code=None, field=None):
     """Check a status, and for errors the SQLSTATE and the field named."""
     st, _, body = got

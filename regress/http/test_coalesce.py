@@ -20,12 +20,6 @@ import helpers
 from helpers import *  # noqa: F401,F403
 
 
-def metric(port, name):
-    st, _, text = request("GET", "/metrics", port=port)
-    m = re.search(rf"^{name} (\d+)$", text if isinstance(text, str) else "", re.M)
-    return int(m.group(1)) if m else None
-
-
 class RowLock:
     """A superuser session holding the row lock of an account until released."""
 

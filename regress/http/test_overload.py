@@ -15,15 +15,6 @@ import time
 from helpers import *  # noqa: F401,F403
 
 
-def metric(port, series):
-    """The value of one series (name and labels as printed) in /metrics."""
-    st, _, text = request("GET", "/metrics", port=port)
-    for line in text.splitlines() if st == 200 else []:
-        if line.split(" ")[0] == series:
-            return float(line.split()[-1])
-    return None
-
-
 def timed(method, path, port, **kw):
     start = time.time()
     got = request(method, path, port=port, **kw)

@@ -79,12 +79,6 @@ def http_request(method, target, headers=None, body=b""):
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def metric(port, name):
-    st, _, text = request("GET", "/metrics", port=port)
-    m = re.search(rf"^{name} (\d+)$", text, re.M) if st == 200 and isinstance(text, str) else None
-    return int(m.group(1)) if m else None
-
-
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
