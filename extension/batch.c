@@ -7,7 +7,7 @@
  * ascending id order (ledger.h), so a batch never deadlocks with a single
  * transfer or another batch, whatever the order of its items; then check
  * and apply the items in order in memory, each seeing the ones before it,
- * and write them all with one statement. One call is one commit.
+ * and write them all (ledger_write). One call is one commit.
  *
  * transfer_batch raises the first refusal, naming the item (from 0), and so
  * rolls back the whole call. transfer_each instead answers every item as
@@ -154,15 +154,6 @@ lock_items(LedgerSet *set, const Items *items, const bool *skip)
 	ledger_lock(set, ids, n);
 }
 
-static int64
-transfer_id_of_row(int row)
-{
-	bool		isnull;
-	Datum		x = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull);
-
-	return DatumGetInt64(GetAttributeByName(DatumGetHeapTupleHeader(x), "id", &isnull));
-}
-
 /*
  * SQL function: pgbank.transfer_batch(from_account_ids bigint[],
  *		to_account_ids bigint[], amounts bigint[], currencies text[] DEFAULT NULL,
@@ -175,6 +166,7 @@ pgbank_transfer_batch(PG_FUNCTION_ARGS)
 	LedgerError err;
 	LedgerSet	set;
 	bool	   *none;
+	LedgerWritten *written;
 	Datum	   *ids;
 	MemoryContext cxt = CurrentMemoryContext;
 	ArrayType  *result;
@@ -192,11 +184,11 @@ pgbank_transfer_batch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < items.n; i++)
 		if (!ledger_apply(&set, &items.moves[i], LEDGER_HOUSE_NONE, &err))
 			ledger_throw(&err, i);
-	ledger_write(&set, items.moves, items.n);
+	written = ledger_write(&set, items.moves, items.n);
 
 	ids = MemoryContextAlloc(cxt, sizeof(Datum) * items.n);
 	for (int i = 0; i < items.n; i++)
-		ids[i] = Int64GetDatum(transfer_id_of_row(i));
+		ids[i] = Int64GetDatum(written[i].transfer_id);
 	SPI_finish();
 	result = construct_array(ids, items.n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
 							 TYPALIGN_DOUBLE);
@@ -311,6 +303,7 @@ apply_items(Items *items, EachState *st, TupleDesc resdesc, MemoryContext cxt)
 	LedgerMove *applied = palloc(sizeof(LedgerMove) * items->n);
 	int		   *which = palloc(sizeof(int) * items->n);
 	int			napplied = 0;
+	LedgerWritten *written;
 
 	for (int i = 0; i < items->n; i++)
 		skip[i] = st->state[i] != ITEM_OPEN;
@@ -337,9 +330,9 @@ apply_items(Items *items, EachState *st, TupleDesc resdesc, MemoryContext cxt)
 	}
 	if (napplied == 0)
 		return;
-	ledger_write(&set, applied, napplied);
+	written = ledger_write(&set, applied, napplied);
 	for (int k = 0; k < napplied; k++)
-		st->result[which[k]] = ledger_result(resdesc, k, 2, cxt);
+		st->result[which[k]] = ledger_result_written(resdesc, &written[k], cxt);
 }
 
 /* A row of the answer: the item, its result or its error. */

@@ -155,6 +155,7 @@ pgbank_post_hold(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	bool		isnull;
 	Datum		result;
+	LedgerWritten *written;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -202,15 +203,10 @@ pgbank_post_hold(PG_FUNCTION_ARGS)
 	ledger_lock(&set, ids, 2);
 	if (!ledger_apply(&set, &m, LEDGER_HOUSE_NONE, &err))
 		ledger_throw(&err, -1);
-	ledger_write(&set, &m, 1);
-	result = ledger_result(resdesc, 0, 2, cxt);
-	{
-		HeapTupleHeader x = DatumGetHeapTupleHeader(SPI_getbinval(SPI_tuptable->vals[0],
-																  SPI_tuptable->tupdesc, 2, &isnull));
-
-		args[0] = hold_id;
-		args[1] = GetAttributeByName(x, "id", &isnull);
-	}
+	written = ledger_write(&set, &m, 1);
+	result = ledger_result_written(resdesc, written, cxt);
+	args[0] = hold_id;
+	args[1] = Int64GetDatum(written->transfer_id);
 	pgbank_run_plan(plan_hold_posted, args, NULL, 1);
 	SPI_finish();
 	PG_RETURN_DATUM(result);

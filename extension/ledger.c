@@ -10,10 +10,10 @@
  * A call locks every account it names in one statement, in ascending id
  * order, so any two calls that share accounts take their locks in the same
  * order and cannot deadlock (a house account's id is negative: it is always
- * locked first). Then the moves are checked and applied in memory, and one
- * statement updates the balances and writes the transfers and their
- * entries. All SPI plans are prepared on first use and kept for the life of
- * the backend.
+ * locked first). Then the moves are checked and applied in memory, and
+ * ledger_write (ledger_write.c) updates the balances and writes the
+ * transfers and their entries. All SPI plans are prepared on first use and
+ * kept for the life of the backend.
  *
  * An idempotency key belongs to the paying account (the transfers table is
  * unique on from_account_id, idempotency_key), so another user can neither
@@ -42,15 +42,10 @@ PG_FUNCTION_INFO_V1(pgbank_transfer);
 PG_FUNCTION_INFO_V1(pgbank_deposit);
 PG_FUNCTION_INFO_V1(pgbank_withdraw);
 
-/* Columns of pgbank.transfer_result. */
-#define RESULT_NATTS 5
-
 static SPIPlanPtr plan_key_lock = NULL;
 static SPIPlanPtr plan_key_find = NULL;
 static SPIPlanPtr plan_lock = NULL;
-static SPIPlanPtr plan_write = NULL;
 static SPIPlanPtr plan_house = NULL;
-static SPIPlanPtr plan_write_one = NULL;
 
 /* $1 paying accounts, $2 keys: the account seeds the hash of its key. */
 static const char *sql_key_lock =
@@ -81,81 +76,16 @@ static const char *sql_key_find =
  * array's order, ascending id (one index probe a row, no sort).
  */
 static const char *sql_lock =
-"SELECT a.id, a.balance, a.held, a.currency, a.owner IS NULL"
+"SELECT a.id, a.balance, a.held, a.currency, a.owner IS NULL, a.tid"
 "  FROM pg_catalog.unnest($1::int8[]) u (id),"
-"       LATERAL (SELECT * FROM pgbank.accounts x WHERE x.id = u.id FOR NO KEY UPDATE) a";
+"       LATERAL (SELECT x.*, x.ctid AS tid FROM pgbank.accounts x WHERE x.id = u.id"
+"                   FOR NO KEY UPDATE) a";
 
 /* The account and its currency's house account (not locked: see callers). */
 static const char *sql_house =
 "SELECT h.id FROM pgbank.accounts a"
 "  JOIN pgbank.accounts h ON h.currency = a.currency AND h.owner IS NULL"
 " WHERE a.id = $1";
-
-/*
- * Write applied moves: $1..$10 one element per move (from, to, amount,
- * currency, key, reference, and each side's balance and held after it),
- * $11..$13 the final balance and held of each changed account, $14 the
- * time of the entries. Transfer ids are drawn in item order, entries are
- * inserted in item order (so an account's entries are in the order they
- * were applied), and each move's transfer_result comes back in item order.
- */
-static const char *sql_write =
-"WITH i AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1::int8[]), pg_catalog.unnest($2::int8[]),"
-"                 pg_catalog.unnest($3::int8[]), pg_catalog.unnest($4::text[]),"
-"                 pg_catalog.unnest($5::text[]), pg_catalog.unnest($6::text[]),"
-"                 pg_catalog.unnest($7::int8[]), pg_catalog.unnest($8::int8[]),"
-"                 pg_catalog.unnest($9::int8[]), pg_catalog.unnest($10::int8[]))"
-"             WITH ORDINALITY AS i (f, t, amount, currency, key, ref, fb, fh, tb, th, o)),"
-"     ids AS (SELECT i.o, pg_catalog.nextval('pgbank.transfers_id_seq') AS id FROM i ORDER BY i.o),"
-"     a AS (UPDATE pgbank.accounts a SET balance = v.balance, held = v.held"
-"             FROM ROWS FROM (pg_catalog.unnest($11::int8[]), pg_catalog.unnest($12::int8[]),"
-"                            pg_catalog.unnest($13::int8[])) v (id, balance, held)"
-"            WHERE a.id = v.id RETURNING a.*),"
-"     x AS (INSERT INTO pgbank.transfers (id, from_account_id, to_account_id, amount, created_at,"
-"                                         currency, idempotency_key, reference)"
-"           SELECT ids.id, i.f, i.t, i.amount, $14, i.currency, i.key, i.ref"
-"             FROM i JOIN ids USING (o) ORDER BY i.o RETURNING *),"
-"     e AS (INSERT INTO pgbank.entries (account_id, amount, created_at, transfer_id, balance_after)"
-"           SELECT s.account_id, s.amount, $14, ids.id, s.balance_after"
-"             FROM i JOIN ids USING (o),"
-"                  LATERAL (VALUES (1, i.f, -i.amount, i.fb), (2, i.t, i.amount, i.tb))"
-"                      s (side, account_id, amount, balance_after)"
-"            ORDER BY i.o, s.side RETURNING *)"
-"SELECT i.o, x,"
-"       ROW(fa.id, fa.owner, i.fb, fa.currency, fa.created_at, i.fh)::pgbank.accounts,"
-"       ROW(ta.id, ta.owner, i.tb, ta.currency, ta.created_at, i.th)::pgbank.accounts,"
-"       fe, te"
-"  FROM i JOIN ids USING (o) JOIN x ON x.id = ids.id"
-"  JOIN a fa ON fa.id = i.f JOIN a ta ON ta.id = i.t"
-"  JOIN e fe ON fe.transfer_id = x.id AND fe.account_id = i.f"
-"  JOIN e te ON te.transfer_id = x.id AND te.account_id = i.t"
-" ORDER BY i.o";
-
-/*
- * The same for one move (most calls): scalar parameters and no joins, a
- * much smaller plan to run. $1 from, $2 to, $3 amount, $4 currency, $5 key,
- * $6 reference, $7/$8 balance and held of from after, $9/$10 of to, $11
- * the time. Same columns out as sql_write.
- */
-static const char *sql_write_one =
-"WITH a AS (UPDATE pgbank.accounts"
-"             SET balance = CASE WHEN id = $1 THEN $7::int8 ELSE $9::int8 END,"
-"                 held = CASE WHEN id = $1 THEN $8::int8 ELSE $10::int8 END"
-"           WHERE id IN ($1, $2) RETURNING *),"
-"     x AS (INSERT INTO pgbank.transfers (from_account_id, to_account_id, amount, created_at,"
-"                                         currency, idempotency_key, reference)"
-"           VALUES ($1, $2, $3, $11, $4, $5, $6) RETURNING *),"
-"     e AS (INSERT INTO pgbank.entries (account_id, amount, created_at, transfer_id, balance_after)"
-"           SELECT s.account_id, s.amount, $11, x.id, s.balance_after"
-"             FROM x, (VALUES (1, $1::int8, -$3::int8, $7::int8), (2, $2::int8, $3::int8, $9::int8))"
-"                        s (side, account_id, amount, balance_after)"
-"            ORDER BY s.side RETURNING *)"
-"SELECT 1::int8, x,"
-"       (SELECT a FROM a WHERE a.id = $1),"
-"       (SELECT a FROM a WHERE a.id = $2),"
-"       (SELECT e FROM e WHERE e.account_id = $1),"
-"       (SELECT e FROM e WHERE e.account_id = $2)"
-"  FROM x";
 
 /*
  * Prepare and keep a plan that is always generic: these statements' costs do
@@ -186,21 +116,13 @@ ledger_prepare(void)
 	Oid			keys[2] = {INT8ARRAYOID, TEXTARRAYOID};
 	Oid			lock[1] = {INT8ARRAYOID};
 	Oid			house[1] = {INT8OID};
-	Oid			write[14] = {INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
-	INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZOID};
 
-	Oid			one[11] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
-	INT8OID, INT8OID, INT8OID, TIMESTAMPTZOID};
-
-	if (plan_write != NULL)
+	if (plan_lock != NULL)
 		return;
 	plan_key_lock = prepare_generic(sql_key_lock, 2, keys);
 	plan_key_find = prepare_generic(sql_key_find, 2, keys);
 	plan_lock = prepare_generic(sql_lock, 1, lock);
 	plan_house = prepare_generic(sql_house, 1, house);
-	plan_write_one = prepare_generic(sql_write_one, 11, one);
-	plan_write = prepare_generic(sql_write, 14, write);
 }
 
 /* ----- errors ----- */
@@ -361,6 +283,7 @@ ledger_lock(LedgerSet *set, const int64 *ids, int n)
 		cur = TextDatumGetCString(SPI_getbinval(row, desc, 4, &isnull));
 		strlcpy(a->currency, cur, sizeof(a->currency));
 		a->house = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(row, desc, 6, &isnull)), &a->tid);
 	}
 }
 
@@ -471,105 +394,27 @@ ledger_apply(LedgerSet *set, LedgerMove *m, int house, LedgerError *err)
 	return true;
 }
 
-/* ----- writing ----- */
+/* ----- results ----- */
 
-/* One move: scalar parameters, a smaller plan (sql_write_one). */
-static void
-write_one(const LedgerMove *m, TimestampTz now)
+static Datum
+result_tuple(TupleDesc resdesc, Datum *values, bool *nulls, MemoryContext cxt)
 {
-	Datum		values[11];
-	char		nulls[11] = {' ', ' ', ' ', ' ', m->key ? ' ' : 'n',
-	m->reference ? ' ' : 'n', ' ', ' ', ' ', ' ', ' '};
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	HeapTuple	tuple = heap_form_tuple(resdesc, values, nulls);
 
-	values[0] = Int64GetDatum(m->from);
-	values[1] = Int64GetDatum(m->to);
-	values[2] = Int64GetDatum(m->amount);
-	values[3] = CStringGetTextDatum(m->account_currency);
-	values[4] = PointerGetDatum(m->key);
-	values[5] = PointerGetDatum(m->reference);
-	values[6] = Int64GetDatum(m->from_balance);
-	values[7] = Int64GetDatum(m->from_held);
-	values[8] = Int64GetDatum(m->to_balance);
-	values[9] = Int64GetDatum(m->to_held);
-	values[10] = TimestampTzGetDatum(now);
-	pgbank_run_plan(plan_write_one, values, nulls, 1);
+	MemoryContextSwitchTo(old);
+	return HeapTupleGetDatum(tuple);
 }
 
-/* Many moves: one array a column (sql_write). */
-static void
-write_many(LedgerSet *set, const LedgerMove *moves, int n, TimestampTz now)
+/* The transfer_result of a move ledger_write wrote, in cxt. */
+Datum
+ledger_result_written(TupleDesc resdesc, const LedgerWritten *w, MemoryContext cxt)
 {
-	Datum		values[14];
-	int64	   *cols[7];
-	text	  **texts[3];
-	int64	   *acc[3];
-	int			nacc = 0;
+	Datum		values[LEDGER_RESULT_NATTS];
+	bool		nulls[LEDGER_RESULT_NATTS] = {0};
 
-	for (int c = 0; c < 7; c++)
-		cols[c] = palloc(sizeof(int64) * n);
-	for (int c = 0; c < 3; c++)
-	{
-		texts[c] = palloc(sizeof(text *) * n);
-		acc[c] = palloc(sizeof(int64) * Max(set->n, 1));
-	}
-	for (int i = 0; i < n; i++)
-	{
-		const LedgerMove *m = &moves[i];
-
-		cols[0][i] = m->from;
-		cols[1][i] = m->to;
-		cols[2][i] = m->amount;
-		cols[3][i] = m->from_balance;
-		cols[4][i] = m->from_held;
-		cols[5][i] = m->to_balance;
-		cols[6][i] = m->to_held;
-		texts[0][i] = cstring_to_text(m->account_currency);
-		texts[1][i] = m->key;
-		texts[2][i] = m->reference;
-	}
-	for (int i = 0; i < set->n; i++)
-	{
-		if (!set->acc[i].dirty)
-			continue;
-		acc[0][nacc] = set->acc[i].id;
-		acc[1][nacc] = set->acc[i].balance;
-		acc[2][nacc] = set->acc[i].held;
-		nacc++;
-	}
-
-	values[0] = int8_array(cols[0], n);
-	values[1] = int8_array(cols[1], n);
-	values[2] = int8_array(cols[2], n);
-	values[3] = text_array(texts[0], n);
-	values[4] = text_array(texts[1], n);
-	values[5] = text_array(texts[2], n);
-	for (int c = 3; c < 7; c++)
-		values[3 + c] = int8_array(cols[c], n);
-	for (int c = 0; c < 3; c++)
-		values[10 + c] = int8_array(acc[c], nacc);
-	values[13] = TimestampTzGetDatum(now);
-	pgbank_run_plan(plan_write, values, NULL, n);
-}
-
-/*
- * Write n applied moves and the changed accounts of the set with one
- * statement; SPI_tuptable then holds one row per move, in order: its index
- * (from 1), then the five columns of its transfer_result.
- */
-TimestampTz
-ledger_write(LedgerSet *set, LedgerMove *moves, int n)
-{
-	/*
-	 * Taken with every account locked: later than any entry already
-	 * committed on them, so an account's entries sort as applied.
-	 */
-	TimestampTz now = GetCurrentTimestamp();
-
-	if (n == 1)
-		write_one(&moves[0], now);
-	else
-		write_many(set, moves, n, now);
-	return now;
+	memcpy(values, w->cols, sizeof(values));
+	return result_tuple(resdesc, values, nulls, cxt);
 }
 
 /*
@@ -579,18 +424,13 @@ ledger_write(LedgerSet *set, LedgerMove *moves, int n)
 Datum
 ledger_result(TupleDesc resdesc, int row, int first, MemoryContext cxt)
 {
-	Datum		values[RESULT_NATTS];
-	bool		nulls[RESULT_NATTS];
-	MemoryContext old;
-	HeapTuple	tuple;
+	Datum		values[LEDGER_RESULT_NATTS];
+	bool		nulls[LEDGER_RESULT_NATTS];
 
-	for (int i = 0; i < RESULT_NATTS; i++)
+	for (int i = 0; i < LEDGER_RESULT_NATTS; i++)
 		values[i] = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 								  first + i, &nulls[i]);
-	old = MemoryContextSwitchTo(cxt);
-	tuple = heap_form_tuple(resdesc, values, nulls);
-	MemoryContextSwitchTo(old);
-	return HeapTupleGetDatum(tuple);
+	return result_tuple(resdesc, values, nulls, cxt);
 }
 
 /* ----- idempotency keys ----- */
@@ -725,8 +565,7 @@ move_one(LedgerMove *m, int house, TupleDesc resdesc, MemoryContext cxt)
 	ledger_lock(&set, ids, 2);
 	if (!ledger_apply(&set, m, house, &err))
 		ledger_throw(&err, -1);
-	ledger_write(&set, m, 1);
-	return ledger_result(resdesc, 0, 2, cxt);
+	return ledger_result_written(resdesc, ledger_write(&set, m, 1), cxt);
 }
 
 /*

@@ -7,9 +7,10 @@
  * accounts it names, all at once and in ascending id order (ledger_lock);
  * check and apply each move to the locked rows in memory (ledger_apply),
  * which refuses a move with the error pgbank.transfer raises for it; then
- * write the applied moves with one statement (ledger_write). Any two
- * callers therefore take their account locks in one global order and
- * cannot deadlock, and a call costs two statements whatever its size.
+ * write the applied moves, row by row without a statement (ledger_write,
+ * in ledger_write.c). Any two callers therefore take their account locks
+ * in one global order and cannot deadlock, and a call costs one statement
+ * whatever its size.
  */
 #ifndef PGBANK_LEDGER_H
 #define PGBANK_LEDGER_H
@@ -17,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/tupdesc.h"
+#include "storage/itemptr.h"
 #include "utils/timestamp.h"
 
 #include "errors.h"
@@ -35,6 +37,7 @@ typedef struct LedgerAccount
 	bool		house;
 	bool		dirty;			/* changed by an applied move */
 	char		currency[4];
+	ItemPointerData tid;		/* the version locked */
 } LedgerAccount;
 
 /* The locked accounts of a call, sorted by id. */
@@ -67,6 +70,15 @@ typedef struct LedgerMove
 #define LEDGER_HOUSE_FROM	1	/* a deposit */
 #define LEDGER_HOUSE_TO		2	/* a withdrawal */
 
+/* The columns of a written move's transfer_result, and its transfer's id. */
+#define LEDGER_RESULT_NATTS 5
+typedef struct LedgerWritten
+{
+	Datum		cols[LEDGER_RESULT_NATTS];	/* transfer, from and to account
+											 * after it, from and to entry */
+	int64		transfer_id;
+} LedgerWritten;
+
 /* Why a move was refused: what ereport would have said. */
 typedef struct LedgerError
 {
@@ -89,7 +101,7 @@ extern bool ledger_check_move(LedgerSet *set, const LedgerMove *m, int house,
 							  LedgerError *err);
 extern bool ledger_apply(LedgerSet *set, LedgerMove *m, int house,
 						 LedgerError *err);
-extern TimestampTz ledger_write(LedgerSet *set, LedgerMove *moves, int n);
+extern LedgerWritten *ledger_write(LedgerSet *set, LedgerMove *moves, int n);
 extern void ledger_throw(const LedgerError *err, int item) pg_attribute_noreturn();
 
 /* Key replay, per item (index into moves; -1 = none). */
@@ -97,7 +109,10 @@ extern void ledger_lock_keys(const LedgerMove *moves, int n);
 extern int	ledger_find_keys(const LedgerMove *moves, int n, int *row_of);
 extern bool ledger_key_matches(const LedgerMove *m, int row, LedgerError *err);
 
-/* Build a transfer_result from columns first..first+4 of SPI row `row`. */
+/* A transfer_result in cxt: of a written move, or of SPI row `row`'s
+ * columns first..first+4 (a stored transfer found by its key). */
+extern Datum ledger_result_written(TupleDesc resdesc, const LedgerWritten *w,
+								   MemoryContext cxt);
 extern Datum ledger_result(TupleDesc resdesc, int row, int first,
 						   MemoryContext cxt);
 
