@@ -15,7 +15,7 @@ OBJS = \
 	extension/json_fields.o \
 	extension/ledger.o \
 	extension/ledger_0_1.o \
-	extension/ledger_write.o \
+	extension/ledger_rows.o \
 	extension/batch.o \
 	extension/holds.o \
 	extension/password.o \

@@ -3,7 +3,7 @@
  *		Many transfers in one call: pgbank.transfer_batch (all or none) and
  *		pgbank.transfer_each (each item on its own).
  *
- * Both lock every account their items name once, with one statement, in
+ * Both lock every account their items name once (ledger_lock), in
  * ascending id order (ledger.h), so a batch never deadlocks with a single
  * transfer or another batch, whatever the order of its items; then check
  * and apply the items in order in memory, each seeing the ones before it,

@@ -7,11 +7,11 @@
  * account (deposit, withdraw), the one account allowed below zero, so the
  * balances of each currency sum to zero at every commit.
  *
- * A call locks every account it names in one statement, in ascending id
+ * A call locks every account it names (ledger_lock), in ascending id
  * order, so any two calls that share accounts take their locks in the same
  * order and cannot deadlock (a house account's id is negative: it is always
  * locked first). Then the moves are checked and applied in memory, and
- * ledger_write (ledger_write.c) updates the balances and writes the
+ * ledger_write (ledger_rows.c) updates the balances and writes the
  * transfers and their entries. All SPI plans are prepared on first use and
  * kept for the life of the backend.
  *
@@ -44,7 +44,6 @@ PG_FUNCTION_INFO_V1(pgbank_withdraw);
 
 static SPIPlanPtr plan_key_lock = NULL;
 static SPIPlanPtr plan_key_find = NULL;
-static SPIPlanPtr plan_lock = NULL;
 static SPIPlanPtr plan_house = NULL;
 
 /* $1 paying accounts, $2 keys: the account seeds the hash of its key. */
@@ -70,16 +69,6 @@ static const char *sql_key_find =
 "  JOIN pgbank.entries te ON te.transfer_id = t.id AND te.account_id = t.to_account_id"
 "  JOIN pgbank.accounts fa ON fa.id = t.from_account_id"
 "  JOIN pgbank.accounts ta ON ta.id = t.to_account_id";
-
-/*
- * $1 is sorted and distinct: each row is found by its key and locked in the
- * array's order, ascending id (one index probe a row, no sort).
- */
-static const char *sql_lock =
-"SELECT a.id, a.balance, a.held, a.currency, a.owner IS NULL, a.tid"
-"  FROM pg_catalog.unnest($1::int8[]) u (id),"
-"       LATERAL (SELECT x.*, x.ctid AS tid FROM pgbank.accounts x WHERE x.id = u.id"
-"                   FOR NO KEY UPDATE) a";
 
 /* The account and its currency's house account (not locked: see callers). */
 static const char *sql_house =
@@ -114,14 +103,12 @@ void
 ledger_prepare(void)
 {
 	Oid			keys[2] = {INT8ARRAYOID, TEXTARRAYOID};
-	Oid			lock[1] = {INT8ARRAYOID};
 	Oid			house[1] = {INT8OID};
 
-	if (plan_lock != NULL)
+	if (plan_house != NULL)
 		return;
 	plan_key_lock = prepare_generic(sql_key_lock, 2, keys);
 	plan_key_find = prepare_generic(sql_key_find, 2, keys);
-	plan_lock = prepare_generic(sql_lock, 1, lock);
 	plan_house = prepare_generic(sql_house, 1, house);
 }
 
@@ -207,16 +194,7 @@ ledger_check_args(const LedgerMove *m, LedgerError *err)
 	return ledger_check_reference(m->reference, err);
 }
 
-/* ----- locking ----- */
-
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : x > y;
-}
+/* ----- arrays, for the key statements ----- */
 
 static Datum
 int8_array(const int64 *values, int n)
@@ -245,55 +223,6 @@ text_array(text **values, int n)
 	}
 	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TEXTOID,
 											  -1, false, TYPALIGN_INT));
-}
-
-/*
- * Lock the accounts of ids (any order, repeats allowed) with one statement;
- * the set holds those that exist, sorted by id.
- */
-void
-ledger_lock(LedgerSet *set, const int64 *ids, int n)
-{
-	int64	   *sorted = palloc(sizeof(int64) * n);
-	int			distinct = 0;
-	Datum		arg;
-	bool		isnull;
-
-	memcpy(sorted, ids, sizeof(int64) * n);
-	qsort(sorted, n, sizeof(int64), cmp_int64);
-	for (int i = 0; i < n; i++)
-		if (distinct == 0 || sorted[distinct - 1] != sorted[i])
-			sorted[distinct++] = sorted[i];
-
-	arg = int8_array(sorted, distinct);
-	pgbank_run_plan(plan_lock, &arg, NULL, -1);
-
-	set->n = (int) SPI_processed;
-	set->acc = palloc0(sizeof(LedgerAccount) * Max(set->n, 1));
-	for (int i = 0; i < set->n; i++)
-	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		LedgerAccount *a = &set->acc[i];
-		char	   *cur;
-
-		a->id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		a->balance = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-		a->held = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-		cur = TextDatumGetCString(SPI_getbinval(row, desc, 4, &isnull));
-		strlcpy(a->currency, cur, sizeof(a->currency));
-		a->house = DatumGetBool(SPI_getbinval(row, desc, 5, &isnull));
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(row, desc, 6, &isnull)), &a->tid);
-	}
-}
-
-/* The locked row of an account, or NULL (id is LedgerAccount's first field). */
-LedgerAccount *
-ledger_find(LedgerSet *set, int64 id)
-{
-	LedgerAccount key = {.id = id};
-
-	return bsearch(&key, set->acc, set->n, sizeof(LedgerAccount), cmp_int64);
 }
 
 /* ----- applying ----- */

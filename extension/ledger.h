@@ -7,10 +7,10 @@
  * accounts it names, all at once and in ascending id order (ledger_lock);
  * check and apply each move to the locked rows in memory (ledger_apply),
  * which refuses a move with the error pgbank.transfer raises for it; then
- * write the applied moves, row by row without a statement (ledger_write,
- * in ledger_write.c). Any two callers therefore take their account locks
- * in one global order and cannot deadlock, and a call costs one statement
- * whatever its size.
+ * write the applied moves (ledger_write). The first and last work on rows
+ * without SQL statements (ledger_rows.c). Any two callers therefore take their account locks
+ * in one global order and cannot deadlock, and a call runs no SQL statement
+ * for its accounts and rows, whatever its size.
  */
 #ifndef PGBANK_LEDGER_H
 #define PGBANK_LEDGER_H
@@ -109,8 +109,10 @@ extern void ledger_lock_keys(const LedgerMove *moves, int n);
 extern int	ledger_find_keys(const LedgerMove *moves, int n, int *row_of);
 extern bool ledger_key_matches(const LedgerMove *m, int row, LedgerError *err);
 
-/* A transfer_result in cxt: of a written move, or of SPI row `row`'s
- * columns first..first+4 (a stored transfer found by its key). */
+/*
+ * A transfer_result in cxt: of a written move, or of SPI row `row`'s
+ * columns first..first+4 (a stored transfer found by its key).
+ */
 extern Datum ledger_result_written(TupleDesc resdesc, const LedgerWritten *w,
 								   MemoryContext cxt);
 extern Datum ledger_result(TupleDesc resdesc, int row, int first,

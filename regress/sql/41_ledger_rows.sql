@@ -1,4 +1,4 @@
--- The C build's writer of moves (extension/ledger_write.c): the rows a move
+-- The C build's writer of moves (extension/ledger_rows.c): the rows a move
 -- writes get what INSERT and UPDATE would give them. (Not run on the managed
 -- build, whose moves are SQL statements.)
 \i regress/include/setup.sql
@@ -12,16 +12,25 @@ SELECT id, owner, balance FROM pgbank.create_account('bob', 'USD', 1000);
 CREATE ROLE ledger_writer;
 GRANT USAGE ON SCHEMA pgbank TO ledger_writer;
 GRANT EXECUTE ON FUNCTION pgbank.transfer(bigint, bigint, bigint, text, text, text) TO ledger_writer;
-GRANT SELECT, UPDATE ON pgbank.accounts TO ledger_writer;
+GRANT UPDATE ON pgbank.accounts TO ledger_writer;
 SET ROLE ledger_writer;
 SELECT pg_temp.err('SELECT pgbank.transfer(1, 2, 1)');
 RESET ROLE;
-GRANT INSERT ON pgbank.transfers TO ledger_writer;
+GRANT SELECT ON pgbank.accounts TO ledger_writer;
 SET ROLE ledger_writer;
 SELECT pg_temp.err('SELECT pgbank.transfer(1, 2, 1)');
 RESET ROLE;
-GRANT INSERT ON pgbank.entries TO ledger_writer;
+GRANT INSERT, SELECT ON pgbank.transfers TO ledger_writer;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA pgbank TO ledger_writer;
+SET ROLE ledger_writer;
+SELECT pg_temp.err('SELECT pgbank.transfer(1, 2, 1)');
+RESET ROLE;
+-- the rows are returned: INSERT alone is not enough, as for INSERT ... RETURNING
+GRANT INSERT ON pgbank.entries TO ledger_writer;
+SET ROLE ledger_writer;
+SELECT pg_temp.err('SELECT pgbank.transfer(1, 2, 1)');
+RESET ROLE;
+GRANT SELECT ON pgbank.entries TO ledger_writer;
 SET ROLE ledger_writer;
 SELECT (pgbank.transfer(1, 2, 1)).transfer.amount AS allowed;
 RESET ROLE;
