@@ -722,7 +722,10 @@ ledger_write(LedgerSet *set, LedgerMove *moves, int n)
 	ExecBSInsertTriggers(w.estate, w.tab[TAB_ENTRIES].rri);
 	update_accounts(&w, set);
 	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		write_move(&w, set, &moves[i], now, &out[i]);
+	}
 	ExecASUpdateTriggers(w.estate, w.tab[TAB_ACCOUNTS].rri, NULL);
 	ExecASInsertTriggers(w.estate, w.tab[TAB_TRANSFERS].rri, NULL);
 	ExecASInsertTriggers(w.estate, w.tab[TAB_ENTRIES].rri, NULL);
