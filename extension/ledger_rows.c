@@ -18,11 +18,11 @@
  * A statement would cost each step its executor start-up (for the write,
  * a plan of three data-modifying CTEs and their joins, about a sixth of the
  * time of a whole pgbank.transfer), for rows the engine already has in
- * hand. What any INSERT
- * or UPDATE does is still done here: the privileges of the current user on
- * the three tables, NOT NULL and CHECK constraints, unique indexes (every
- * index is maintained; an account's new version is a HOT update when it
- * can be), the sequences' nextval, and every trigger.
+ * hand. What any INSERT or UPDATE ... RETURNING does is still done here:
+ * the privileges of the current user on the three tables, NOT NULL and
+ * CHECK constraints, unique indexes (every index is maintained; an
+ * account's new version is a HOT update when it can be), the sequences'
+ * nextval, and every trigger.
  *
  * One thing is left out, when it is all a table has: the foreign-key checks
  * of the new transfers and entries (six a move). Each of those references
@@ -244,16 +244,13 @@ typedef struct CheckExprs
 
 static CheckExprs check_exprs[TAB_N];
 
+/* A relcache invalidation: only flagged, the memory freed at the rebuild. */
 static void
 forget_check_exprs(Datum arg, Oid relid)
 {
 	for (int t = 0; t < TAB_N; t++)
 		if (!OidIsValid(relid) || relid == check_exprs[t].relid)
-		{
-			if (check_exprs[t].cxt != NULL)
-				MemoryContextReset(check_exprs[t].cxt);
 			check_exprs[t].relid = InvalidOid;
-		}
 }
 
 /*
@@ -281,16 +278,26 @@ use_check_exprs(CheckExprs *c, ResultRelInfo *rri, EState *estate)
 	}
 	if (c->relid != RelationGetRelid(rel) || c->n != n)
 	{
-		if (c->cxt == NULL)
-			c->cxt = AllocSetContextCreate(TopMemoryContext, "pgbank ledger checks",
-										   ALLOCSET_SMALL_SIZES);
-		MemoryContextReset(c->cxt);
+		/*
+		 * Built in a context of its own, kept only once complete: planning
+		 * may read the catalogs, and so process invalidations, meanwhile.
+		 */
+		MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+												  "pgbank ledger checks",
+												  ALLOCSET_SMALL_SIZES);
+		Expr	  **exprs;
+
 		c->relid = InvalidOid;
-		old = MemoryContextSwitchTo(c->cxt);
-		c->exprs = palloc(sizeof(Expr *) * n);
+		old = MemoryContextSwitchTo(cxt);
+		exprs = palloc(sizeof(Expr *) * n);
 		for (int i = 0; i < n; i++)
-			c->exprs[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
+			exprs[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
 		MemoryContextSwitchTo(old);
+		if (c->cxt != NULL)
+			MemoryContextDelete(c->cxt);
+		MemoryContextSetParent(cxt, TopMemoryContext);
+		c->cxt = cxt;
+		c->exprs = exprs;
 		c->n = n;
 		c->relid = RelationGetRelid(rel);
 	}
