@@ -34,6 +34,13 @@ GRANT SELECT ON pgbank.entries TO ledger_writer;
 SET ROLE ledger_writer;
 SELECT (pgbank.transfer(1, 2, 1)).transfer.amount AS allowed;
 RESET ROLE;
+-- row-level security would filter a statement's rows: refused, not ignored
+BEGIN;
+ALTER TABLE pgbank.accounts ENABLE ROW LEVEL SECURITY;
+SET ROLE ledger_writer;
+SELECT pg_temp.err('SELECT pgbank.transfer(1, 2, 1)');
+RESET ROLE;
+ROLLBACK;
 REVOKE ALL ON ALL TABLES IN SCHEMA pgbank FROM ledger_writer;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA pgbank FROM ledger_writer;
 REVOKE ALL ON FUNCTION pgbank.transfer(bigint, bigint, bigint, text, text, text) FROM ledger_writer;
