@@ -13,6 +13,7 @@ OBJS = \
 	extension/secret.o \
 	extension/base64url.o \
 	extension/json_fields.o \
+	extension/request.o \
 	extension/ledger.o \
 	extension/ledger_0_1.o \
 	extension/ledger_rows.o \

@@ -17,6 +17,23 @@ SELECT pgbank.body_bigint('{"n": 42}', 'n') AS n, pgbank.body_bigint('{"n": -7}'
 SELECT pgbank.body_bigint('{"amount": 1.5}', 'amount');
 SELECT pgbank.body_bigint('{"amount": "10"}', 'amount');
 SELECT pgbank.body_bigint('{"amount": 99999999999999999999}', 'amount');
+-- the edges: whitespace before the object, bigint's bounds, a whole number
+-- written with a fraction or an exponent, the last of duplicate keys, a
+-- body that is not an object given to a field reader
+SELECT pgbank.body_object(E' \n\t{"a": 1}') AS spaced, pgbank.body_object('{}') AS empty;
+SELECT pgbank.body_object(E'\n [{"a": 1}]');
+SELECT pgbank.body_bigint('{"n": 9223372036854775807}', 'n') AS max,
+       pgbank.body_bigint('{"n": -9223372036854775808}', 'n') AS min,
+       pgbank.body_bigint('{"n": 5.000}', 'n') AS whole,
+       pgbank.body_bigint('{"n": 1.5e1}', 'n') AS fraction_exponent,
+       pgbank.body_bigint('{"n": 1, "n": 2}', 'n') AS last_key,
+       pgbank.body_bigint('[1]', 'n') AS array_body, pgbank.body_text('"s"', 's') AS scalar_body,
+       pgbank.body_bigint(NULL, 'n') AS no_body, pgbank.body_text('{"s": "x"}', NULL) AS no_field;
+SELECT pgbank.body_bigint('{"n": 9223372036854775808}', 'n');
+SELECT pgbank.body_bigint('{"n": -9223372036854775809}', 'n');
+SELECT pgbank.body_bigint('{"n": true}', 'n');
+SELECT pgbank.body_bigint('{"n": 25e-1}', 'n');
+SELECT pgbank.body_text('{"s": "caf\u00e9 \"q\""}', 's') AS unescaped;
 SELECT pgbank.required('field', 1) AS one;
 SELECT pgbank.required('currency', NULL::text);
 
@@ -53,6 +70,10 @@ SELECT pgbank.check_page(1, pgbank.param_int('page_size', '0'), 1, 100);
 SELECT pgbank.param_int('page_id', 'x');
 SELECT pgbank.check_page(pgbank.param_int('page_id', '-3'), 10, 1, 100);
 SELECT pgbank.param_int('page_id', '1e3');
+SELECT pgbank.param_int('page_id', '-0') AS minus_zero, pgbank.param_int('page_id', '-999999999999999999') AS lowest;
+SELECT pgbank.param_int('page_id', '-');
+SELECT pgbank.param_int('page_id', E'12\n');
+SELECT pgbank.param_id('id', E'7\n');
 SELECT to_char(pgbank.param_date('from', '2024-05-01'), 'YYYY-MM-DD') AS from_date,
        pgbank.param_date('from', NULL) AS absent, pgbank.param_date('to', '') AS empty;
 SELECT pgbank.param_date('from', '2024-13-01');

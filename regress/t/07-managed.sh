@@ -49,7 +49,7 @@ cp sql/managed/40_ledger.sql "$twins/"
 sed -i 's/^CREATE OR REPLACE FUNCTION pgbank.hold(from_account_id bigint,/CREATE OR REPLACE FUNCTION pgbank.hold(from_account bigint,/' "$twins/40_ledger.sql"
 refused "is the twin of no LANGUAGE C routine of sql/src with these arguments"
 cp sql/managed/40_ledger.sql "$twins/"
-printf 'CREATE OR REPLACE FUNCTION pgbank.required(field text, value anyelement) RETURNS anyelement\n\tLANGUAGE sql IMMUTABLE RETURN value;\n' >"$twins/99_x.sql"
+printf 'CREATE OR REPLACE FUNCTION pgbank.check_page_size(page_size bigint, min_size int, max_size int) RETURNS void\n\tLANGUAGE sql IMMUTABLE RETURN NULL;\n' >"$twins/99_x.sql"
 refused "a twin of a routine of sql/src/00_common.sql that is not LANGUAGE C"
 
 trap 'rm -rf "$twins"; managed_stop' EXIT

@@ -179,3 +179,99 @@ BEGIN
 		= pgbank.crypto_hmac_sha256(convert_to(given, 'UTF8'), k);
 END
 $$;
+
+-- ----- request values -----
+-- Twins of extension/request.c: the same rules and errors in PL/pgSQL.
+
+CREATE OR REPLACE FUNCTION pgbank.invalid_input(field text, message text) RETURNS void
+	LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+	RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+		MESSAGE = format('invalid %s: %s', field, message),
+		DETAIL = format('Field: %s.', field), COLUMN = field;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgbank.required(field text, value anyelement) RETURNS anyelement
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF value IS NULL THEN
+		PERFORM pgbank.invalid_input(field, 'is required');
+	END IF;
+	RETURN value;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgbank.body_object(body json) RETURNS jsonb
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF body IS NULL OR json_typeof(body) <> 'object' THEN
+		PERFORM pgbank.invalid_input('body', 'must be a JSON object');
+	END IF;
+	RETURN body::jsonb;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgbank.body_text(body jsonb, field text) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF body -> field IS NULL OR jsonb_typeof(body -> field) = 'null' THEN
+		RETURN NULL;
+	END IF;
+	IF jsonb_typeof(body -> field) <> 'string' THEN
+		PERFORM pgbank.invalid_input(field, 'must be a string');
+	END IF;
+	RETURN body ->> field;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgbank.body_bigint(body jsonb, field text) RETURNS bigint
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n numeric;
+BEGIN
+	IF body -> field IS NULL OR jsonb_typeof(body -> field) = 'null' THEN
+		RETURN NULL;
+	END IF;
+	IF jsonb_typeof(body -> field) <> 'number' THEN
+		PERFORM pgbank.invalid_input(field, 'must be an integer');
+	END IF;
+	n := (body ->> field)::numeric;
+	IF n <> trunc(n) OR n NOT BETWEEN -9223372036854775808 AND 9223372036854775807 THEN
+		PERFORM pgbank.invalid_input(field, 'must be an integer');
+	END IF;
+	RETURN n::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgbank.param_id(field text, value text) RETURNS bigint
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF value IS NULL OR value = '' THEN
+		PERFORM pgbank.invalid_input(field, 'is required');
+	END IF;
+	IF value !~ '^[0-9]{1,18}$' OR value::bigint < 1 THEN
+		PERFORM pgbank.invalid_input(field, 'must be a positive integer');
+	END IF;
+	RETURN value::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgbank.param_int(field text, value text) RETURNS bigint
+	LANGUAGE plpgsql IMMUTABLE
+	SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF value IS NULL OR value = '' THEN
+		RETURN NULL;
+	END IF;
+	IF value !~ '^-?[0-9]{1,18}$' THEN
+		PERFORM pgbank.invalid_input(field, 'must be an integer');
+	END IF;
+	RETURN value::bigint;
+END
+$$;
