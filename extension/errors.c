@@ -10,9 +10,9 @@
 #include "errors.h"
 
 /*
- * Reject an argument as pgbank.invalid_input(field, message) does in SQL:
- * 22023, "invalid <field>: <message>", a detail and the column naming the
- * field, so an error reads the same whichever side raised it.
+ * Reject an argument: 22023, "invalid <field>: <message>", a detail and the
+ * column naming the field. SQL raises it through pgbank.invalid_input
+ * (request.c), so an error reads the same whichever side raised it.
  */
 void
 pgbank_invalid_input(const char *field, const char *message)

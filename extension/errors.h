@@ -15,8 +15,9 @@
 #include "errcodes.h"
 
 /*
- * 22023 "invalid <field>: <message>" naming the field: the C twin of the SQL
- * function pgbank.invalid_input(field, message).
+ * 22023 "invalid <field>: <message>" naming the field: the one error of bad
+ * input, raised by the SQL function pgbank.invalid_input(field, message) too
+ * (request.c).
  */
 extern void pgbank_invalid_input(const char *field,
 								 const char *message) pg_attribute_noreturn();
