@@ -99,6 +99,15 @@ BEGIN;
 ALTER TABLE pgbank.transfers ADD CONSTRAINT small CHECK (amount < 2) NOT VALID;
 SELECT pg_temp.err('SELECT pgbank.transfer(1, 2, 2)');
 ROLLBACK;
+-- and the partial unique index of keys: a keyed row the key's lookup cannot
+-- see (written without entries, behind the ledger's back) still stops a
+-- second transfer with that key; keyless transfers have no entry in it
+BEGIN;
+INSERT INTO pgbank.transfers (from_account_id, to_account_id, amount, currency, idempotency_key)
+	VALUES (1, 2, 1, 'USD', 'k-1');
+SELECT pg_temp.err($$SELECT pgbank.transfer(1, 2, 1, NULL, 'k-1')$$);
+ROLLBACK;
+SELECT pg_get_indexdef('pgbank.transfers_idempotency_key_idx'::regclass) AS key_index;
 
 -- nothing moved without its entries
 SELECT * FROM pgbank.check_ledger();

@@ -57,7 +57,9 @@ INSERT INTO pgbank.currencies (code, name) VALUES
 -- claim (or learn of) a key that an account's owner uses. reference is the
 -- payer's (or the banker's) free text, stored and returned. An account's
 -- transfers are found through its entries (entries_account_idx), so
--- transfers need no index by account beyond the key's. Both accounts are
+-- transfers need no index by account; only keyed transfers are indexed by
+-- (paying account, key), since most have no key and every index entry is
+-- a cost each move pays. Both accounts are
 -- referenced with the transfer's currency, so the schema too says that
 -- they share it (and no transfer locks the shared row of its currency).
 CREATE TABLE pgbank.transfers (
@@ -71,12 +73,13 @@ CREATE TABLE pgbank.transfers (
 	reference text CONSTRAINT transfers_reference_check
 		CHECK (length(reference) BETWEEN 1 AND 255 AND reference !~ '[[:cntrl:]]'),
 	CHECK (from_account_id <> to_account_id),
-	UNIQUE (from_account_id, idempotency_key),
 	CONSTRAINT transfers_from_account_fkey FOREIGN KEY (from_account_id, currency)
 		REFERENCES pgbank.accounts (id, currency),
 	CONSTRAINT transfers_to_account_fkey FOREIGN KEY (to_account_id, currency)
 		REFERENCES pgbank.accounts (id, currency)
 );
+CREATE UNIQUE INDEX transfers_idempotency_key_idx ON pgbank.transfers (from_account_id, idempotency_key)
+	WHERE idempotency_key IS NOT NULL;
 
 -- Every transfer writes two entries; balance_after is the account's balance
 -- right after that entry, which lets an idempotent retry answer exactly

@@ -19,10 +19,11 @@ DROP FUNCTION pgbank.game_param_id(text);
 DROP FUNCTION pgbank.list_accounts(text, int, int);
 DROP FUNCTION pgbank.game_list(text, text, int, int, date, date);
 
--- An idempotency key belongs to the paying account.
-ALTER TABLE pgbank.transfers
-	DROP CONSTRAINT transfers_idempotency_key_key,
-	ADD UNIQUE (from_account_id, idempotency_key);
+-- An idempotency key belongs to the paying account; only keyed transfers
+-- are indexed by it.
+ALTER TABLE pgbank.transfers DROP CONSTRAINT transfers_idempotency_key_key;
+CREATE UNIQUE INDEX transfers_idempotency_key_idx ON pgbank.transfers (from_account_id, idempotency_key)
+	WHERE idempotency_key IS NOT NULL;
 
 -- Replaced: one constant-time comparison (secret_code_matches) serves both
 -- secrets, and the throttle counts client addresses too.
