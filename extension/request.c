@@ -35,6 +35,16 @@ text_arg(FunctionCallInfo fcinfo, int argno)
 	return PG_ARGISNULL(argno) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/* 22023 naming the field that argument field_arg names. */
+static void invalid_arg(FunctionCallInfo fcinfo, int field_arg,
+						const char *message) pg_attribute_noreturn();
+
+static void
+invalid_arg(FunctionCallInfo fcinfo, int field_arg, const char *message)
+{
+	pgbank_invalid_input(text_arg(fcinfo, field_arg), message);
+}
+
 /* pgbank.invalid_input(field, message): 22023 naming the field. */
 Datum
 pgbank_invalid_input_sql(PG_FUNCTION_ARGS)
@@ -48,39 +58,23 @@ Datum
 pgbank_required(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(1))
-		pgbank_invalid_input(text_arg(fcinfo, 0), "is required");
+		invalid_arg(fcinfo, 0, "is required");
 	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
-}
-
-/* JSON's whitespace (RFC 8259), which json_typeof skips too. */
-static bool
-json_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 /*
  * pgbank.body_object(body json): the body as jsonb when it is a JSON object
- * (its first token is "{": the json type has already checked the rest).
+ * (json_typeof reads only its first token: the json type checked the rest).
  */
 Datum
 pgbank_body_object(PG_FUNCTION_ARGS)
 {
-	text	   *body;
-	const char *s;
-	const char *end;
-
-	if (PG_ARGISNULL(0))
-		pgbank_invalid_input("body", "must be a JSON object");
-	body = PG_GETARG_TEXT_PP(0);
-	s = VARDATA_ANY(body);
-	end = s + VARSIZE_ANY_EXHDR(body);
-	while (s < end && json_space(*s))
-		s++;
-	if (s == end || *s != '{')
+	if (PG_ARGISNULL(0) ||
+		strcmp(TextDatumGetCString(DirectFunctionCall1(json_typeof, PG_GETARG_DATUM(0))),
+			   "object") != 0)
 		pgbank_invalid_input("body", "must be a JSON object");
 	/* json to jsonb is a cast through text, as body::jsonb */
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(text_to_cstring(body)));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(PG_GETARG_DATUM(0))));
 }
 
 /*
@@ -113,7 +107,7 @@ pgbank_body_text(PG_FUNCTION_ARGS)
 	if (!body_field(fcinfo, &v))
 		PG_RETURN_NULL();
 	if (v.type != jbvString)
-		pgbank_invalid_input(text_arg(fcinfo, 1), "must be a string");
+		invalid_arg(fcinfo, 1, "must be a string");
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(v.val.string.val, v.val.string.len));
 }
 
@@ -136,12 +130,12 @@ pgbank_body_bigint(PG_FUNCTION_ARGS)
 	if (!body_field(fcinfo, &v))
 		PG_RETURN_NULL();
 	if (v.type != jbvNumeric)
-		pgbank_invalid_input(text_arg(fcinfo, 1), "must be an integer");
+		invalid_arg(fcinfo, 1, "must be an integer");
 	n = NumericGetDatum(v.val.numeric);
 	if (!numeric_true(numeric_eq, n, DirectFunctionCall2(numeric_trunc, n, Int32GetDatum(0))) ||
 		!numeric_true(numeric_ge, n, NumericGetDatum(int64_to_numeric(PG_INT64_MIN))) ||
 		!numeric_true(numeric_le, n, NumericGetDatum(int64_to_numeric(PG_INT64_MAX))))
-		pgbank_invalid_input(text_arg(fcinfo, 1), "must be an integer");
+		invalid_arg(fcinfo, 1, "must be an integer");
 	/* within bigint and whole: the conversion cannot fail or round */
 	return DirectFunctionCall1(numeric_int8, n);
 }
@@ -165,14 +159,13 @@ short_integer(const char *s, bool sign_ok)
 Datum
 pgbank_param_id(PG_FUNCTION_ARGS)
 {
-	const char *field = text_arg(fcinfo, 0);
 	const char *value = text_arg(fcinfo, 1);
 	int64		id;
 
 	if (*value == '\0')
-		pgbank_invalid_input(field, "is required");
+		invalid_arg(fcinfo, 0, "is required");
 	if (!short_integer(value, false) || (id = pg_strtoint64(value)) < 1)
-		pgbank_invalid_input(field, "must be a positive integer");
+		invalid_arg(fcinfo, 0, "must be a positive integer");
 	PG_RETURN_INT64(id);
 }
 
@@ -180,12 +173,11 @@ pgbank_param_id(PG_FUNCTION_ARGS)
 Datum
 pgbank_param_int(PG_FUNCTION_ARGS)
 {
-	const char *field = text_arg(fcinfo, 0);
 	const char *value = text_arg(fcinfo, 1);
 
 	if (*value == '\0')
 		PG_RETURN_NULL();
 	if (!short_integer(value, true))
-		pgbank_invalid_input(field, "must be an integer");
+		invalid_arg(fcinfo, 0, "must be an integer");
 	PG_RETURN_INT64(pg_strtoint64(value));
 }
