@@ -13,7 +13,11 @@
 #      path against pgbank.transfer_each of 8 independent items per call
 #      (what the shim's coalescing would commit), at 1 and 8 clients;
 #   4. a statement page of 50 of an account with 1,000,000 entries against
-#      one with 10,000 (goal: within 2x), with the plan.
+#      one with 10,000 (goal: within 2x), with the plan;
+#   5. the rows alone: what PostgreSQL takes to write the transfers and
+#      entries of batches of 100 on own accounts by plain INSERTs, nothing
+#      else (bench/rows-own.pgbench, rolled back), against the single
+#      transfer and the batches of section 2: the ceiling of any batch here.
 # Usage: bench/ledger.sh [seconds per run, default 20]
 set -euo pipefail
 . "$(dirname "$0")/../scripts/env.sh"
@@ -101,6 +105,7 @@ done
 echo "== 2. batches of 100 at 8 clients, in transfers per second"
 b=$(run 8 -f batch.pgbench -D lo="$lo" -D hi=$((lo + 999)))
 o=$(run 8 -f batch-own.pgbench -D lo="$lo" -D hi=$((lo + 999)))
+own8=$o
 awk -v s="$single8" -v b="$b" -v o="$o" 'BEGIN {
 	printf "single %.0f/s; batches of 100 over all 1,000 accounts %.0f/s (%.0f calls/s): %.1fx\n", s, b * 100, b, b * 100 / s
 	printf "batches of 100, each client its own 125 accounts: %.0f/s (%.0f calls/s): %.1fx\n", o * 100, o, o * 100 / s }'
@@ -126,6 +131,12 @@ echo "plan of the page query over 1,000,000 entries:"
 	  FROM pgbank.entries e JOIN pgbank.transfers t ON t.id = e.transfer_id
 	 WHERE e.account_id = $big AND (e.created_at, e.id) < ('infinity'::timestamptz, 9223372036854775807)
 	 ORDER BY e.created_at DESC, e.id DESC LIMIT 50" | sed 's/^/    /'
+
+echo "== 5. the rows alone: a batch's 100 transfers and 200 entries by plain INSERTs, rolled back"
+r=$(run 8 -f rows-own.pgbench -D lo="$lo" -D hi=$((lo + 999)))
+awk -v s="$single8" -v o="$own8" -v r="$r" 'BEGIN {
+	printf "rows of batches of 100 on own accounts, 8 clients: %.0f transfers/s (%.0f calls/s): %.1fx the single transfer;\n", r * 100, r, r * 100 / s
+	printf "the batches of section 2 on own accounts reach %.2f of it\n", o / r }'
 
 echo "(${DURATION}s per run, pgbench -M prepared; one run on a shared machine: compare the ratios)"
 echo "ledger invariants before the runs: $problems problems; after: $("${PSQL[@]}" -c "SELECT count(*) FROM pgbank.check_ledger()")"
