@@ -184,7 +184,7 @@ pgbank_transfer_batch(PG_FUNCTION_ARGS)
 	for (int i = 0; i < items.n; i++)
 		if (!ledger_apply(&set, &items.moves[i], LEDGER_HOUSE_NONE, &err))
 			ledger_throw(&err, i);
-	written = ledger_write(&set, items.moves, items.n);
+	written = ledger_write(&set, items.moves, items.n, false);
 
 	ids = MemoryContextAlloc(cxt, sizeof(Datum) * items.n);
 	for (int i = 0; i < items.n; i++)
@@ -330,7 +330,7 @@ apply_items(Items *items, EachState *st, TupleDesc resdesc, MemoryContext cxt)
 	}
 	if (napplied == 0)
 		return;
-	written = ledger_write(&set, applied, napplied);
+	written = ledger_write(&set, applied, napplied, true);
 	for (int k = 0; k < napplied; k++)
 		st->result[which[k]] = ledger_result_written(resdesc, &written[k], cxt);
 }

@@ -203,7 +203,7 @@ pgbank_post_hold(PG_FUNCTION_ARGS)
 	ledger_lock(&set, ids, 2);
 	if (!ledger_apply(&set, &m, LEDGER_HOUSE_NONE, &err))
 		ledger_throw(&err, -1);
-	written = ledger_write(&set, &m, 1);
+	written = ledger_write(&set, &m, 1, true);
 	result = ledger_result_written(resdesc, written, cxt);
 	args[0] = hold_id;
 	args[1] = Int64GetDatum(written->transfer_id);

@@ -494,7 +494,7 @@ move_one(LedgerMove *m, int house, TupleDesc resdesc, MemoryContext cxt)
 	ledger_lock(&set, ids, 2);
 	if (!ledger_apply(&set, m, house, &err))
 		ledger_throw(&err, -1);
-	return ledger_result_written(resdesc, ledger_write(&set, m, 1), cxt);
+	return ledger_result_written(resdesc, ledger_write(&set, m, 1, true), cxt);
 }
 
 /*

@@ -70,7 +70,10 @@ typedef struct LedgerMove
 #define LEDGER_HOUSE_FROM	1	/* a deposit */
 #define LEDGER_HOUSE_TO		2	/* a withdrawal */
 
-/* The columns of a written move's transfer_result, and its transfer's id. */
+/*
+ * The columns of a written move's transfer_result (when ledger_write was
+ * asked for rows), and its transfer's id.
+ */
 #define LEDGER_RESULT_NATTS 5
 typedef struct LedgerWritten
 {
@@ -101,7 +104,8 @@ extern bool ledger_check_move(LedgerSet *set, const LedgerMove *m, int house,
 							  LedgerError *err);
 extern bool ledger_apply(LedgerSet *set, LedgerMove *m, int house,
 						 LedgerError *err);
-extern LedgerWritten *ledger_write(LedgerSet *set, LedgerMove *moves, int n);
+extern LedgerWritten *ledger_write(LedgerSet *set, LedgerMove *moves, int n,
+								   bool rows);
 extern void ledger_throw(const LedgerError *err, int item) pg_attribute_noreturn();
 
 /* Key replay, per item (index into moves; -1 = none). */

@@ -121,6 +121,7 @@ typedef struct Writer
 	TupleTableSlot *old_account;	/* the locked version, for the update */
 	Oid			transfer_seq;
 	Oid			entry_seq;
+	bool		rows;			/* the caller wants the rows written */
 	/* the changed accounts' rows, as the set's (NULL: not changed) */
 	Datum	  **acc_values;
 	bool	  **acc_nulls;
@@ -589,19 +590,24 @@ update_accounts(Writer *w, const LedgerSet *set)
 			DatumGetInt64(w->old_account->tts_values[tab->att[A_ID]]) != a->id)
 			elog(ERROR, "pgbank: locked row of account %lld moved", (long long) a->id);
 
-		/* kept, by-reference values copied, for the rows of the moves */
-		values = palloc(sizeof(Datum) * desc->natts);
-		nulls = palloc(sizeof(bool) * desc->natts);
-		for (int c = 0; c < desc->natts; c++)
+		values = w->old_account->tts_values;
+		nulls = w->old_account->tts_isnull;
+		if (w->rows)
 		{
-			Form_pg_attribute att = TupleDescAttr(desc, c);
+			/* kept, by-reference values copied, for the rows of the moves */
+			values = palloc(sizeof(Datum) * desc->natts);
+			nulls = palloc(sizeof(bool) * desc->natts);
+			for (int c = 0; c < desc->natts; c++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, c);
 
-			nulls[c] = w->old_account->tts_isnull[c];
-			values[c] = nulls[c] ? (Datum) 0 :
-				datumCopy(w->old_account->tts_values[c], att->attbyval, att->attlen);
+				nulls[c] = w->old_account->tts_isnull[c];
+				values[c] = nulls[c] ? (Datum) 0 :
+					datumCopy(w->old_account->tts_values[c], att->attbyval, att->attlen);
+			}
+			w->acc_values[i] = values;
+			w->acc_nulls[i] = nulls;
 		}
-		w->acc_values[i] = values;
-		w->acc_nulls[i] = nulls;
 
 		ExecClearTuple(slot);
 		memcpy(slot->tts_values, values, sizeof(Datum) * desc->natts);
@@ -629,17 +635,21 @@ account_after(Writer *w, LedgerSet *set, int64 id, int64 balance, int64 held)
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, w->acc_nulls[i]));
 }
 
-/* Insert the row in tab's slot; return it as a value of the row type. */
+/*
+ * Insert the row in tab's slot; return it as a value of the row type, or 0
+ * when the caller wants no rows.
+ */
 static Datum
 insert_row(Writer *w, Table *tab)
 {
 	TupleTableSlot *slot = tab->slot;
-	Datum		row;
+	Datum		row = (Datum) 0;
 
 	ExecStoreVirtualTuple(slot);
 	ExecSimpleRelationInsert(tab->rri, w->estate, slot);
-	row = HeapTupleGetDatum(heap_form_tuple(slot->tts_tupleDescriptor,
-											slot->tts_values, slot->tts_isnull));
+	if (w->rows)
+		row = HeapTupleGetDatum(heap_form_tuple(slot->tts_tupleDescriptor,
+												slot->tts_values, slot->tts_isnull));
 	ResetPerTupleExprContext(w->estate);
 	return row;
 }
@@ -695,20 +705,24 @@ write_move(Writer *w, LedgerSet *set, const LedgerMove *m, TimestampTz now,
 		SET(slot, tab, T_REF, PointerGetDatum(m->reference));
 	out->transfer_id = id;
 	out->cols[0] = insert_row(w, tab);
-	out->cols[1] = account_after(w, set, m->from, m->from_balance, m->from_held);
-	out->cols[2] = account_after(w, set, m->to, m->to_balance, m->to_held);
+	if (w->rows)
+	{
+		out->cols[1] = account_after(w, set, m->from, m->from_balance, m->from_held);
+		out->cols[2] = account_after(w, set, m->to, m->to_balance, m->to_held);
+	}
 	out->cols[3] = insert_entry(w, id, m->from, -m->amount, m->from_balance, now);
 	out->cols[4] = insert_entry(w, id, m->to, m->amount, m->to_balance, now);
 }
 
 /*
  * Write n applied moves and the changed accounts of the set: one
- * transfer_result's columns a move, in order, in the caller's memory.
+ * transfer_result's columns a move (with rows; else only the transfer ids),
+ * in order, in the caller's memory.
  * Transfer ids are drawn in move order and entries inserted in move order,
  * so an account's entries are in the order they were applied.
  */
 LedgerWritten *
-ledger_write(LedgerSet *set, LedgerMove *moves, int n)
+ledger_write(LedgerSet *set, LedgerMove *moves, int n, bool rows)
 {
 	/*
 	 * Taken with every account locked: later than any entry already
@@ -723,6 +737,7 @@ ledger_write(LedgerSet *set, LedgerMove *moves, int n)
 	PreventCommandIfParallelMode("INSERT");
 	CommandCounterIncrement();
 	writer_open(&w, set->n);
+	w.rows = rows;
 	AfterTriggerBeginQuery();
 	ExecBSUpdateTriggers(w.estate, w.tab[TAB_ACCOUNTS].rri);
 	ExecBSInsertTriggers(w.estate, w.tab[TAB_TRANSFERS].rri);
