@@ -2,7 +2,9 @@
 # The HTTP shim against the same SQL functions called directly, in one run:
 #   1. wrk (keep-alive) against POST /transfers, then pgbench -M prepared
 #      calling pgbank.api_transfer with the same arguments;
-#   2. the same for GET /accounts/{id} and pgbank.api_get_account;
+#   2. the same for GET /accounts/{id} and pgbank.api_get_account; and
+#      GET /readyz (a worker runs SELECT 1), the cheapest request that goes
+#      to PostgreSQL through the shim: the most any GET route could reach;
 #   3. the shim's resident memory (VmRSS) with 1,000 open keep-alive
 #      connections;
 #   4. coalescing (PGBANK_COALESCE_WORKERS): POST /transfers on the hot
@@ -99,8 +101,10 @@ t_shim=$(shim_rate transfer)
 t_direct=$(direct_rate transfer)
 g_shim=$(shim_rate get_account)
 g_direct=$(direct_rate get_account)
+r_shim=$(shim_rate readyz)
 report "POST /transfers" "$t_shim" "$t_direct"
 report "GET /accounts/{id}" "$g_shim" "$g_direct"
+report "GET /readyz (SELECT 1)" "$r_shim" "$g_direct" shim "direct GET"
 cpu_line "POST /transfers" transfer
 cpu_line "GET /accounts/{id}" get_account
 python3 bench/http/keepalive.py "$PORT" "$shim_pid" "$KEEPALIVE"
