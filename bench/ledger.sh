@@ -105,7 +105,6 @@ done
 echo "== 2. batches of 100 at 8 clients, in transfers per second"
 b=$(run 8 -f batch.pgbench -D lo="$lo" -D hi=$((lo + 999)))
 o=$(run 8 -f batch-own.pgbench -D lo="$lo" -D hi=$((lo + 999)))
-own8=$o
 awk -v s="$single8" -v b="$b" -v o="$o" 'BEGIN {
 	printf "single %.0f/s; batches of 100 over all 1,000 accounts %.0f/s (%.0f calls/s): %.1fx\n", s, b * 100, b, b * 100 / s
 	printf "batches of 100, each client its own 125 accounts: %.0f/s (%.0f calls/s): %.1fx\n", o * 100, o, o * 100 / s }'
@@ -134,7 +133,7 @@ echo "plan of the page query over 1,000,000 entries:"
 
 echo "== 5. the rows alone: a batch's 100 transfers and 200 entries by plain INSERTs, rolled back"
 r=$(run 8 -f rows-own.pgbench -D lo="$lo" -D hi=$((lo + 999)))
-awk -v s="$single8" -v o="$own8" -v r="$r" 'BEGIN {
+awk -v s="$single8" -v o="$o" -v r="$r" 'BEGIN {
 	printf "rows of batches of 100 on own accounts, 8 clients: %.0f transfers/s (%.0f calls/s): %.1fx the single transfer;\n", r * 100, r, r * 100 / s
 	printf "the batches of section 2 on own accounts reach %.2f of it\n", o / r }'
 

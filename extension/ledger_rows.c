@@ -121,7 +121,7 @@ typedef struct Writer
 	TupleTableSlot *old_account;	/* the locked version, for the update */
 	Oid			transfer_seq;
 	Oid			entry_seq;
-	bool		rows;			/* the caller wants the rows written */
+	bool		rows;			/* the caller wants the written rows back */
 	/* the changed accounts' rows, as the set's (NULL: not changed) */
 	Datum	  **acc_values;
 	bool	  **acc_nulls;
@@ -716,8 +716,8 @@ write_move(Writer *w, LedgerSet *set, const LedgerMove *m, TimestampTz now,
 
 /*
  * Write n applied moves and the changed accounts of the set: one
- * transfer_result's columns a move (with rows; else only the transfer ids),
- * in order, in the caller's memory.
+ * transfer_result's columns a move (with rows; else only the transfer ids,
+ * the columns 0), in order, in the caller's memory.
  * Transfer ids are drawn in move order and entries inserted in move order,
  * so an account's entries are in the order they were applied.
  */
@@ -729,7 +729,7 @@ ledger_write(LedgerSet *set, LedgerMove *moves, int n, bool rows)
 	 * committed on them, so an account's entries sort as applied.
 	 */
 	TimestampTz now = GetCurrentTimestamp();
-	LedgerWritten *out = palloc(sizeof(LedgerWritten) * n);
+	LedgerWritten *out = palloc0(sizeof(LedgerWritten) * n);
 	Writer		w;
 
 	/* what a writing statement checks first, and its new command */
